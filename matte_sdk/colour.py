@@ -1,0 +1,81 @@
+"""Colour management through OpenImageIO's OCIO: the studio's ``$OCIO`` config, else OCIO's built-in one.
+
+Policy, for every network input:
+
+1. the plate is converted from the caller's colour space into the encoding the model's description
+   asks for (for example ``sRGB Encoded Rec.709 (sRGB)``), through OCIO;
+2. NaN becomes 0, +Inf 1 and -Inf 0, then values are clipped to [0, 1]: scene-linear highlights above 1
+   and negative (out-of-gamut) values are clipped *for the network only*;
+3. nothing is ever quantised to 8 bits.
+
+The foreground is estimated in linear light from the unclipped plate, so highlights above 1 survive into
+:attr:`matte_sdk.Matte.foreground`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import OpenImageIO as oiio
+
+from .errors import InputError
+
+#: Default colour space of float (half/float EXR, float TIFF) files and of arrays passed to Matter.
+SCENE_LINEAR = "lin_rec709"
+#: Default colour space of 8- and 16-bit integer files.
+SRGB = "srgb_tx"
+
+
+@functools.cache
+def config() -> oiio.ColorConfig:
+    """The OCIO config in use (``$OCIO`` if set, else OCIO's built-in default)."""
+    return oiio.ColorConfig()
+
+
+@functools.cache
+def resolve(name: str) -> str:
+    """The config's canonical name for a colour space, role or alias; InputError if it doesn't exist."""
+    cfg = config()
+    resolved = cfg.resolve(name)
+    names = set(cfg.getColorSpaceNames())
+    if resolved not in names:
+        known = ", ".join(sorted(names))
+        raise InputError(f"unknown colour space {name!r} in OCIO config {cfg.configname()} (known: {known})")
+    return resolved
+
+
+def same(a: str, b: str) -> bool:
+    """Whether two colour-space names denote the same space."""
+    return resolve(a) == resolve(b)
+
+
+def is_linear(name: str) -> bool:
+    """Whether a colour space is linear (scene- or display-referred)."""
+    return bool(config().isColorSpaceLinear(resolve(name)))
+
+
+def default_for(is_float: bool) -> str:
+    """The default colour space of a file: scene-linear Rec.709 for float data, sRGB for integer data."""
+    return SCENE_LINEAR if is_float else SRGB
+
+
+def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Convert H×W×3 (or N×H×W×3) float32 RGB from ``src`` to ``dst`` through OCIO. Returns a new array."""
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if same(src, dst):
+        return pixels.copy()
+    if pixels.ndim == 4:
+        return np.stack([convert(p, src, dst) for p in pixels])
+    buf = oiio.ImageBuf(np.ascontiguousarray(pixels))
+    out = oiio.ImageBufAlgo.colorconvert(buf, resolve(src), resolve(dst), unpremult=False)
+    if out.has_error:
+        raise InputError(f"colour conversion {src} -> {dst} failed: {out.geterror()}")
+    return out.get_pixels(oiio.FLOAT).reshape(pixels.shape)
+
+
+def to_network(pixels: np.ndarray, src: str, encoding: str) -> np.ndarray:
+    """Convert into a network's encoding, then make it finite and clip to [0, 1] (see module policy)."""
+    encoded = convert(pixels, src, encoding)
+    np.nan_to_num(encoded, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(encoded, 0.0, 1.0, out=encoded)

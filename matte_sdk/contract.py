@@ -1,0 +1,279 @@
+"""The model contract: the versioned JSON description every engine file carries.
+
+A converted model stores it in its ONNX metadata under the key ``matte_sdk`` (``.engine`` files carry it
+in a side-car ``.json``). :class:`Matter` derives all pre- and post-processing from it, so any model that
+describes itself correctly just runs. Version 1 looks like this::
+
+    {
+      "version": 1,
+      "name": "matte-sdk default",
+      "inputs": [
+        {"name": "input", "parts": [
+          {"role": "image", "channels": 3, "encoding": "sRGB Encoded Rec.709 (sRGB)",
+           "range": [0, 1], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+          {"role": "trimap", "channels": 1, "trimap": "gray"}]},
+        {"name": "r1i", "role": "state", "output": "r1o", "initial": [1, 1, 1, 1]},
+        {"name": "ratio", "role": "scalar", "value": 0.25}
+      ],
+      "outputs": [
+        {"name": "alpha", "role": "alpha"},
+        {"name": "fgr", "role": "foreground", "encoding": "sRGB Encoded Rec.709 (sRGB)"},
+        {"name": "r1o", "role": "state"}
+      ],
+      "size_multiple": 32, "min_size": 32, "max_size": null, "pad": "reflect",
+      "tile": 1024, "context": 64,
+      "licence": "Apache-2.0", "provenance": {"...": "..."}
+    }
+
+Image-like inputs are NCHW float tensors built from *parts* concatenated along channels. For an image or
+background part the plate is converted through OCIO into ``encoding``, clipped to [0, 1], mapped onto
+``range`` and normalised as ``(x - mean) / std``. A trimap part is encoded as named by ``trimap``
+(see :data:`TRIMAP_ENCODINGS`), then mapped onto ``range``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from .errors import ModelContractError
+
+CONTRACT_KEY = "matte_sdk"
+CONTRACT_VERSION = 1
+
+#: Trimap encodings and their channel counts: ``gray`` is one channel with background 0, unknown 0.5 and
+#: foreground 1; ``onehot`` is three channels (background, unknown, foreground); ``fg_bg`` is two
+#: channels (foreground, background), each 1 where that region is known.
+TRIMAP_ENCODINGS = {"gray": 1, "onehot": 3, "fg_bg": 2}
+PART_ROLES = ("image", "trimap", "background")
+INPUT_ROLES = ("tensor", "state", "scalar")
+OUTPUT_ROLES = ("alpha", "foreground", "state", "other")
+PAD_MODES = ("reflect", "replicate", "zero")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A run of channels of an image-like input tensor, filled from one role."""
+
+    role: str
+    channels: int
+    encoding: str | None = None
+    range: tuple[float, float] = (0.0, 1.0)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    trimap: str | None = None
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One network input: an NCHW tensor made of parts, a recurrent state, or a scalar."""
+
+    name: str
+    role: str = "tensor"
+    parts: tuple[Part, ...] = ()
+    output: str | None = None
+    initial: tuple[int, ...] = (1, 1, 1, 1)
+    value: float | None = None
+
+    @property
+    def channels(self) -> int:
+        return sum(p.channels for p in self.parts)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One network output, by role. Alpha and foreground are N×C×H×W."""
+
+    name: str
+    role: str
+    encoding: str | None = None
+    range: tuple[float, float] = (0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed, validated ``matte_sdk`` model description."""
+
+    name: str
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+    size_multiple: int = 1
+    min_size: int = 1
+    max_size: int | None = None
+    pad: str = "reflect"
+    tile: int = 1024
+    context: int = 64
+    licence: str = "unknown"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    version: int = CONTRACT_VERSION
+
+    # -- derived views ------------------------------------------------------------------------------
+    @property
+    def roles(self) -> frozenset[str]:
+        """The part roles the model consumes (``image``, ``trimap``, ``background``)."""
+        return frozenset(p.role for i in self.inputs for p in i.parts)
+
+    @property
+    def needs_trimap(self) -> bool:
+        return "trimap" in self.roles
+
+    @property
+    def needs_background(self) -> bool:
+        return "background" in self.roles
+
+    @property
+    def recurrent(self) -> bool:
+        return any(i.role == "state" for i in self.inputs)
+
+    def output(self, role: str) -> OutputSpec | None:
+        """The first output with ``role``, or None."""
+        return next((o for o in self.outputs if o.role == role), None)
+
+    # -- (de)serialisation --------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """Serialise to the JSON text stored under :data:`CONTRACT_KEY`."""
+        return json.dumps(asdict(self), sort_keys=False)
+
+    @classmethod
+    def from_json(cls, text: str | None, source: str = "model") -> "ModelSpec":
+        """Parse and validate a description; errors name ``source`` and what is wrong or missing."""
+        if text is None:
+            raise ModelContractError(
+                f"{source}: no '{CONTRACT_KEY}' description in the model metadata "
+                f"(convert it with `matte-sdk convert`, which writes one)")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelContractError(f"{source}: '{CONTRACT_KEY}' description is not JSON ({exc})") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "model") -> "ModelSpec":
+        """Build from a decoded description, validating every field."""
+        return _Parser(source).spec(data)
+
+    def check_graph(self, input_names: Iterable[str], output_names: Iterable[str], source: str) -> None:
+        """Check the description against a graph's actual input and output names."""
+        ins, outs = set(input_names), set(output_names)
+        described_in = {i.name for i in self.inputs}
+        described_out = {o.name for o in self.outputs}
+        problems = []
+        if missing := sorted(described_in - ins):
+            problems.append(f"described inputs not in the graph: {', '.join(missing)}")
+        if missing := sorted(ins - described_in):
+            problems.append(f"graph inputs not described: {', '.join(missing)}")
+        if missing := sorted(described_out - outs):
+            problems.append(f"described outputs not in the graph: {', '.join(missing)}")
+        if problems:
+            raise ModelContractError(f"{source}: {'; '.join(problems)}")
+
+
+class _Parser:
+    """Validates a decoded description, naming the first problem with its path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> ModelContractError:
+        return ModelContractError(f"{self.source}: {CONTRACT_KEY} description: {where} {problem}")
+
+    def need(self, obj: dict, key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+        if key not in obj:
+            raise self.fail(where, f"is missing '{key}'")
+        return self.check(obj[key], f"{where}.{key}", kind)
+
+    def check(self, value: Any, where: str, kind: type | tuple[type, ...]) -> Any:
+        if isinstance(value, bool) or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(where, f"must be {names}, not {json.dumps(value)}")
+        return value
+
+    def choice(self, value: str, where: str, allowed: Iterable[str]) -> str:
+        allowed = tuple(allowed)
+        if value not in allowed:
+            raise self.fail(where, f"is {value!r}; expected one of {', '.join(allowed)}")
+        return value
+
+    def floats(self, value: Any, where: str, length: int | None = None) -> tuple[float, ...]:
+        seq = self.check(value, where, list)
+        out = tuple(float(self.check(v, where, (int, float))) for v in seq)
+        if length is not None and len(out) != length:
+            raise self.fail(where, f"must have {length} values, not {len(out)}")
+        return out
+
+    def spec(self, data: Any) -> ModelSpec:
+        data = self.check(data, "top level", dict)
+        version = self.need(data, "version", "top level", int)
+        if version > CONTRACT_VERSION:
+            raise self.fail("version", f"is {version}; this matte-sdk reads up to {CONTRACT_VERSION} (upgrade it)")
+        inputs = tuple(self.input(d, f"inputs[{k}]") for k, d in enumerate(self.need(data, "inputs", "top level", list)))
+        outputs = tuple(self.output(d, f"outputs[{k}]") for k, d in enumerate(self.need(data, "outputs", "top level", list)))
+        if not any(p.role == "image" for i in inputs for p in i.parts):
+            raise self.fail("inputs", "has no part with role 'image'")
+        if not any(o.role == "alpha" for o in outputs):
+            raise self.fail("outputs", "has no output with role 'alpha'")
+        names = {o.name for o in outputs}
+        for i in inputs:
+            if i.role == "state" and i.output not in names:
+                raise self.fail(f"input {i.name!r}", f"pairs with output {i.output!r}, which is not described")
+        opt: dict[str, Any] = {}
+        for key, kind in (("size_multiple", int), ("min_size", int), ("tile", int), ("context", int)):
+            if key in data:
+                opt[key] = self.check(data[key], key, int)
+                if opt[key] < (0 if key == "context" else 1):
+                    raise self.fail(key, f"must be positive, not {opt[key]}")
+        if data.get("max_size") is not None:
+            opt["max_size"] = self.check(data["max_size"], "max_size", int)
+        if "pad" in data:
+            opt["pad"] = self.choice(self.check(data["pad"], "pad", str), "pad", PAD_MODES)
+        if "licence" in data:
+            opt["licence"] = self.check(data["licence"], "licence", str)
+        if "provenance" in data:
+            opt["provenance"] = self.check(data["provenance"], "provenance", dict)
+        name = self.check(data.get("name", "unnamed"), "name", str)
+        return ModelSpec(name=name, inputs=inputs, outputs=outputs, version=version, **opt)
+
+    def input(self, d: Any, where: str) -> InputSpec:
+        d = self.check(d, where, dict)
+        name = self.need(d, "name", where, str)
+        where = f"input {name!r}"
+        role = self.choice(self.check(d.get("role", "tensor"), f"{where}.role", str), f"{where}.role", INPUT_ROLES)
+        if role == "tensor":
+            parts = tuple(self.part(p, f"{where}.parts[{k}]") for k, p in enumerate(self.need(d, "parts", where, list)))
+            if not parts:
+                raise self.fail(where, "has no parts")
+            return InputSpec(name=name, parts=parts)
+        if role == "state":
+            initial = tuple(int(v) for v in self.floats(d.get("initial", [1, 1, 1, 1]), f"{where}.initial"))
+            return InputSpec(name=name, role=role, output=self.need(d, "output", where, str), initial=initial)
+        return InputSpec(name=name, role=role, value=float(self.need(d, "value", where, (int, float))))
+
+    def part(self, d: Any, where: str) -> Part:
+        d = self.check(d, where, dict)
+        role = self.choice(self.need(d, "role", where, str), f"{where}.role", PART_ROLES)
+        channels = self.need(d, "channels", where, int)
+        rng = self.floats(d.get("range", [0, 1]), f"{where}.range", 2)
+        if role == "trimap":
+            enc = self.choice(self.need(d, "trimap", where, str), f"{where}.trimap", TRIMAP_ENCODINGS)
+            if TRIMAP_ENCODINGS[enc] != channels:
+                raise self.fail(where, f"says {channels} channels but trimap encoding {enc!r} has {TRIMAP_ENCODINGS[enc]}")
+            return Part(role=role, channels=channels, range=rng, trimap=enc)
+        if channels != 3:
+            raise self.fail(where, f"has {channels} channels; image and background parts are RGB (3)")
+        encoding = self.need(d, "encoding", where, str)
+        mean = self.floats(d.get("mean", [0, 0, 0]), f"{where}.mean", 3)
+        std = self.floats(d.get("std", [1, 1, 1]), f"{where}.std", 3)
+        if any(s == 0 for s in std):
+            raise self.fail(f"{where}.std", "has a zero")
+        return Part(role=role, channels=3, encoding=encoding, range=rng, mean=mean, std=std)
+
+    def output(self, d: Any, where: str) -> OutputSpec:
+        d = self.check(d, where, dict)
+        name = self.need(d, "name", where, str)
+        role = self.choice(self.need(d, "role", where, str), f"output {name!r}.role", OUTPUT_ROLES)
+        encoding = d.get("encoding")
+        if role == "foreground":
+            encoding = self.need(d, "encoding", f"output {name!r}", str)
+        rng = self.floats(d.get("range", [0, 1]), f"output {name!r}.range", 2)
+        return OutputSpec(name=name, role=role, encoding=encoding, range=rng)

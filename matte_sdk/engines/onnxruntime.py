@@ -1,0 +1,150 @@
+"""ONNX Runtime engine: TensorRT and CUDA execution providers with a CPU fallback that is never silent.
+
+``device="cuda"`` or ``"tensorrt"`` fails with :class:`~matte_sdk.errors.DeviceError` unless that provider
+is really the session's first provider (ONNX Runtime itself drops to the CPU when CUDA libraries are
+missing). ``device="auto"`` tries TensorRT, then CUDA, then the CPU, and warns when it ends on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import onnx
+
+from ..contract import CONTRACT_KEY, ModelSpec
+from ..errors import DeviceError, ModelContractError
+from ..hookspecs import hookimpl
+from .base import Engine
+
+PROVIDERS = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+DEVICE_OF = {v: k for k, v in PROVIDERS.items()}
+
+
+def _ort():
+    import onnxruntime
+
+    return onnxruntime
+
+
+@functools.cache
+def provider_problem(device: str) -> str | None:
+    """Why ``device``'s provider can't run here, or None if it can (best effort, never raises)."""
+    if device == "cpu":
+        return None
+    ort = _ort()
+    provider = PROVIDERS[device]
+    if provider not in ort.get_available_providers():
+        return f"this onnxruntime build has no {provider} (install onnxruntime-gpu, not onnxruntime)"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.suppress(Exception):
+            ort.preload_dlls()  # loads CUDA/cuDNN from NVIDIA's pip wheels when they are installed
+    try:
+        ctypes.CDLL("libcuda.so.1" if os.name != "nt" else "nvcuda.dll")
+    except OSError:
+        return "no NVIDIA driver (libcuda) is visible: no GPU"
+    capi = Path(ort.__file__).parent / "capi"
+    ext = ".dll" if os.name == "nt" else ".so"
+    prefix = "" if os.name == "nt" else "lib"
+    try:
+        ctypes.CDLL(str(capi / f"{prefix}onnxruntime_providers_shared{ext}"), mode=ctypes.RTLD_GLOBAL)
+        ctypes.CDLL(str(capi / f"{prefix}onnxruntime_providers_{device}{ext}"))
+    except OSError as exc:
+        return f"{provider} cannot load its libraries: {exc}"
+    return None
+
+
+def read_spec(path: Path) -> tuple[ModelSpec, onnx.ModelProto]:
+    """Read a model's ``matte_sdk`` description (and its graph, without external weights)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ...
+        raise ModelContractError(f"{path}: not a readable ONNX model ({exc.__class__.__name__}: {exc})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    spec = ModelSpec.from_json(props.get(CONTRACT_KEY), source=str(path))
+    initializers = {i.name for i in model.graph.initializer}
+    spec.check_graph([i.name for i in model.graph.input if i.name not in initializers],
+                     [o.name for o in model.graph.output], source=str(path))
+    return spec, model
+
+
+def _fixed_batch(model: onnx.ModelProto, spec: ModelSpec) -> int | None:
+    """1 if any tensor input has a fixed batch of 1, else None (dynamic)."""
+    tensor_inputs = {i.name for i in spec.inputs if i.role == "tensor"}
+    for value in model.graph.input:
+        if value.name in tensor_inputs:
+            dim = value.type.tensor_type.shape.dim
+            if dim and dim[0].HasField("dim_value"):
+                return dim[0].dim_value
+    return None
+
+
+class OnnxRuntimeEngine(Engine):
+    """Runs ``.onnx`` models with ONNX Runtime."""
+
+    name = "onnxruntime"
+    suffixes = (".onnx",)
+
+    def __init__(self, session: Any, spec: ModelSpec, max_batch: int | None) -> None:
+        self.session = session
+        self.spec = spec
+        self.max_batch = max_batch
+        self.providers: list[str] = session.get_providers()
+        self.device = DEVICE_OF.get(self.providers[0], self.providers[0])
+        self._outputs = [o.name for o in session.get_outputs()]
+
+    @classmethod
+    def open(cls, path: Path, device: str = "auto", *, threads: int = 0,
+             trt_options: Mapping[str, Any] | None = None, **_: Any) -> "OnnxRuntimeEngine":
+        ort = _ort()
+        spec, model = read_spec(path)
+        wanted = ["tensorrt", "cuda", "cpu"] if device == "auto" else [device]
+        if device != "auto" and (problem := provider_problem(device)):
+            raise DeviceError(f"{path}: --device {device} asked for, but {problem}")
+        usable = [d for d in wanted if provider_problem(d) is None] or ["cpu"]
+        providers: list[Any] = []
+        for d in usable:
+            if d == "tensorrt":
+                providers.append((PROVIDERS[d], dict(trt_options or {})))
+            else:
+                providers.append(PROVIDERS[d])
+        if "cpu" not in usable:
+            providers.append(PROVIDERS["cpu"])  # for the odd node a GPU provider doesn't implement
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:
+            raise ModelContractError(f"{path}: ONNX Runtime could not load the model: {exc}") from None
+        engine = cls(session, spec, _fixed_batch(model, spec))
+        if device != "auto" and engine.device != device:
+            raise DeviceError(f"{path}: --device {device} asked for, but ONNX Runtime is running on "
+                              f"{engine.providers[0]} (providers {', '.join(engine.providers)})")
+        if device == "auto" and engine.device == "cpu":
+            reasons = "; ".join(f"{d}: {provider_problem(d)}" for d in ("tensorrt", "cuda"))
+            warnings.warn(f"device auto: running on the CPU ({reasons})", RuntimeWarning, stacklevel=2)
+        return engine
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self.session.run(self._outputs, dict(feeds))
+        return dict(zip(self._outputs, values))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "providers": self.providers}
+
+
+@hookimpl
+def register_engines(register) -> None:
+    register(OnnxRuntimeEngine)

@@ -1,0 +1,40 @@
+"""Plugin hooks. Built-in engines, commands, presets and hosts implement them exactly as third parties do.
+
+A plugin is a module or object with functions decorated by :data:`hookimpl`, listed under the
+``matte_sdk`` entry-point group of its distribution::
+
+    [project.entry-points.matte_sdk]
+    my_engine = "my_package.engine"
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("matte_sdk")
+hookimpl = pluggy.HookimplMarker("matte_sdk")
+
+
+@hookspec
+def register_engines(register: Callable[[type], None]) -> None:
+    """Register engine classes (subclasses of :class:`matte_sdk.engines.Engine`)."""
+
+
+@hookspec
+def register_commands(subparsers) -> None:
+    """Add sub-commands to ``matte-sdk``.
+
+    ``subparsers`` is the :mod:`argparse` sub-parser action; each command's parser must set
+    ``func=callable(args) -> int`` through ``set_defaults``.
+    """
+
+
+@hookspec
+def register_hosts(register: Callable[[type], None]) -> None:
+    """Register host adapter classes (subclasses of :class:`matte_sdk_hosts.adapter.HostAdapter`).
+
+    An adapter describes its host, detects installations of it, packages its plug-in and installs it
+    into the host's user folders; ``matte-sdk hosts`` lists and drives every registered adapter.
+    """

@@ -1,0 +1,184 @@
+"""Image files through OpenImageIO: reading plates, trimaps and backgrounds, and atomic writes.
+
+Pixels are always handed around as float32 arrays of the file's *data window*; the spec (metadata, data
+and display windows) travels with them so that outputs keep it. Integer files read as value / max
+(8-bit: value / 255 exactly). Nothing here clips, converts colour or touches NaN: that is the
+pipeline's job, explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import OpenImageIO as oiio
+
+from . import colour
+from .errors import InputError
+
+FLOAT_FORMATS = ("half", "float", "double")
+#: Output pixel type by extension: float alpha in EXR, 16-bit elsewhere (JPEG can only hold 8).
+OUTPUT_FORMATS = {".exr": "float", ".png": "uint16", ".tif": "uint16", ".tiff": "uint16",
+                  ".dpx": "uint16", ".jpg": "uint8", ".jpeg": "uint8"}
+
+
+@dataclass
+class Image:
+    """Pixels of one image (data window, H×W×C float32) with the colour space they are in and their spec."""
+
+    pixels: np.ndarray
+    colorspace: str
+    spec: oiio.ImageSpec
+    channels: tuple[str, ...]
+    path: Path | None = None
+
+    @property
+    def is_float(self) -> bool:
+        return str(self.spec.format) in FLOAT_FORMATS
+
+    @property
+    def window(self) -> tuple[int, int, int, int]:
+        """The data window as (x, y, width, height)."""
+        return self.spec.x, self.spec.y, self.spec.width, self.spec.height
+
+    @property
+    def name(self) -> str:
+        return str(self.path) if self.path else "image"
+
+
+def _pick_channels(names: Sequence[str], layer: str | None, source: str) -> list[int]:
+    """Indices of the colour channels to read: R,G,B(,A), a named layer's, or a single channel."""
+    def indices(prefix: str) -> list[int] | None:
+        want = [f"{prefix}{c}" for c in "RGB"]
+        if not all(w in names for w in want):
+            return None
+        alpha = f"{prefix}A"
+        return [names.index(w) for w in want] + ([names.index(alpha)] if alpha in names else [])
+
+    if layer is not None:
+        found = indices(f"{layer}.")
+        if found is None:
+            raise InputError(f"{source}: no layer {layer!r} with R, G and B channels (channels: {', '.join(names)})")
+        return found
+    if (found := indices("")) is not None:
+        return found
+    layers = sorted({n.rsplit(".", 1)[0] for n in names if "." in n and indices(n.rsplit(".", 1)[0] + ".")})
+    if len(layers) == 1:
+        return indices(f"{layers[0]}.")  # type: ignore[return-value]
+    if len(layers) > 1:
+        raise InputError(f"{source}: several RGB layers ({', '.join(layers)}); choose one with --layer")
+    if len(names) == 1:
+        return [0]
+    for single in ("Y", "A", "L"):
+        if single in names:
+            return [names.index(single)]
+    raise InputError(f"{source}: unsupported channel layout ({', '.join(names)}); need RGB, RGBA, a layer.R/G/B or one channel")
+
+
+def read_image(path: str | os.PathLike, colorspace: str | None = None, *, layer: str | None = None) -> Image:
+    """Read an image file as float32 H×W×C (C = 1, 3 or 4) of its data window.
+
+    ``colorspace`` names the colour space of the file's pixels; by default scene-linear Rec.709 for float
+    files and sRGB for integer files. ``layer`` picks a named EXR layer (``beauty`` for ``beauty.R`` …).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file does not exist")
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise InputError(f"{path}: cannot read image ({oiio.geterror().strip() or 'unknown format'})")
+    try:
+        spec = inp.spec()
+        names = list(spec.channelnames)
+        picked = _pick_channels(names, layer, str(path))
+        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        if data is None or inp.has_error:
+            raise InputError(f"{path}: corrupt or truncated image ({inp.geterror().strip()})")
+    finally:
+        inp.close()
+    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    pixels = np.ascontiguousarray(data[..., picked])
+    cs = colour.resolve(colorspace or colour.default_for(str(spec.format) in FLOAT_FORMATS))
+    return Image(pixels, cs, spec, tuple(names[i] for i in picked), path)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file (also through links), existing or not."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None]) -> None:
+    """Refuse any output path that is also an input (or another output), before anything runs."""
+    ins = [Path(p) for p in inputs if p is not None]
+    outs = [Path(p) for p in outputs if p is not None]
+    for k, out in enumerate(outs):
+        if out.suffix.lower() not in OUTPUT_FORMATS:
+            raise InputError(f"{out}: cannot write '{out.suffix}' files (use {', '.join(OUTPUT_FORMATS)})")
+        for other in ins + outs[:k]:
+            if same_file(out, other):
+                raise InputError(f"{out}: output path is also an input or another output; refusing to overwrite it")
+
+
+def write_image(path: str | os.PathLike, pixels: np.ndarray, *, channels: Sequence[str] | None = None,
+                like: Image | None = None, colorspace: str | None = None) -> Path:
+    """Write H×W or H×W×C float pixels atomically (temp file in the same folder, then rename).
+
+    The pixel type follows the extension (:data:`OUTPUT_FORMATS`). ``like`` lends its metadata and its
+    data/display windows. ``colorspace`` says what space colour pixels are in (None: data, e.g. alpha);
+    integer formats get colour converted to sRGB, float formats keep it and record it as
+    ``oiio:ColorSpace``.
+    """
+    path = Path(path)
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: cannot write '{path.suffix}' files (use {', '.join(OUTPUT_FORMATS)})")
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    h, w, c = pixels.shape
+    channels = list(channels or {1: ["A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}[c])
+    if colorspace is not None and fmt != "float":
+        rgb = colour.convert(pixels[..., :3], colorspace, colour.SRGB)
+        pixels = np.concatenate([rgb, pixels[..., 3:]], axis=-1)
+        colorspace = colour.SRGB
+    if fmt != "float":
+        pixels = np.nan_to_num(pixels, nan=0.0)  # integer files cannot hold NaN; OIIO clamps the rest
+    spec = oiio.ImageSpec(like.spec) if like is not None else oiio.ImageSpec(w, h, c, fmt)
+    if like is not None:
+        spec.set_format(oiio.TypeDesc(fmt))
+        spec.nchannels = c
+        for key in ("oiio:BitsPerSample", "oiio:UnassociatedAlpha", "oiio:Gamma"):
+            spec.erase_attribute(key)
+    spec.width, spec.height = w, h
+    spec.channelnames = tuple(channels)
+    spec.alpha_channel = next((k for k, n in enumerate(channels) if n == "A" or n.endswith(".A")), -1)
+    spec.z_channel = -1
+    spec.attribute("oiio:ColorSpace", colour.resolve(colorspace) if colorspace else "Raw")
+    if path.suffix.lower() == ".exr":
+        spec.attribute("compression", "zip")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result should look like any new file
+    try:
+        out = oiio.ImageOutput.create(tmp)
+        if out is None or not out.open(tmp, spec):
+            raise InputError(f"{path}: cannot open for writing ({oiio.geterror().strip()})")
+        ok = out.write_image(np.ascontiguousarray(pixels))
+        error = out.geterror()
+        out.close()
+        if not ok:
+            raise InputError(f"{path}: write failed ({error.strip()})")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

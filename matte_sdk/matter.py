@@ -1,0 +1,267 @@
+"""The public ``Matter`` interface: plate (+ trimap or clean plate) in, alpha and straight foreground out."""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import colour
+from . import trimap as trimaps
+from .contract import InputSpec, ModelSpec, Part
+from .engines.base import Engine, open_engine
+from .errors import InputError
+from .foreground import estimate_foreground
+from .imageio import Image
+from .tiling import Blender, Tile, plan
+
+#: Progress callback: (tiles done, tiles in the frame).
+Progress = Callable[[int, int], None]
+
+
+def default_model() -> Path:
+    """Path of the embedded default model."""
+    return Path(str(importlib.resources.files("matte_sdk") / "models" / "default.onnx"))
+
+
+@dataclass
+class Matte:
+    """The result of :meth:`Matter.matte`.
+
+    ``alpha`` is H×W float32 in [0, 1], linear, never quantised. ``foreground`` is H×W×3 float32,
+    straight (not premultiplied), in ``colorspace`` (the input's colour space); when the model has no
+    foreground output it is estimated on first access (:func:`matte_sdk.foreground.estimate_foreground`).
+    """
+
+    alpha: np.ndarray
+    colorspace: str
+    plate: np.ndarray = field(repr=False)
+    tiles_run: int = 0
+    tiles_skipped: int = 0
+    _foreground: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def foreground(self) -> np.ndarray:
+        if self._foreground is None:
+            self._foreground = estimate_foreground(self.plate, self.alpha, self.colorspace)
+        return self._foreground
+
+    def premultiplied(self) -> np.ndarray:
+        """H×W×4 RGBA: the foreground premultiplied by alpha, ready to composite with ``over``."""
+        return np.concatenate([self.foreground * self.alpha[..., None], self.alpha[..., None]], axis=-1)
+
+
+def _as_rgb(image: np.ndarray | Image, colorspace: str | None, what: str) -> tuple[np.ndarray, str, str]:
+    """(H×W×3 float32 pixels, colour space, name for messages) from an Image or array. Never copies the caller's data in place."""
+    if isinstance(image, Image):
+        pixels, cs, name = image.pixels, colorspace or image.colorspace, image.name
+    else:
+        pixels, cs, name = np.asarray(image), colorspace or colour.SCENE_LINEAR, what
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+        raise InputError(f"{name}: unsupported channel layout, shape {pixels.shape} (need H×W×1, 3 or 4)")
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return pixels[..., :3].astype(np.float32, copy=False), colour.resolve(cs), name
+
+
+class Matter:
+    """Pulls mattes with one loaded model.
+
+    >>> matter = Matter.load()                      # the embedded default model, best device
+    >>> m = matter.matte(plate, trimap=trimap)      # plate: H×W×3 scene-linear float32
+    >>> m.alpha, m.foreground
+    """
+
+    def __init__(self, engine: Engine, *, tile: int | None = None, batch: int = 1) -> None:
+        self.engine = engine
+        self.spec: ModelSpec = engine.spec
+        tile = self.spec.tile if tile is None else tile
+        self.tile = _round_up(tile, self.spec.size_multiple) if tile else 0
+        self.batch = max(1, min(batch, engine.max_batch or batch))
+        if self.spec.recurrent and self.tile:
+            self.tile = 0  # recurrent state describes the whole frame: never tiled
+        self._state: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, *, device: str = "auto", tile: int | None = None,
+             batch: int = 1, **engine_options: Any) -> "Matter":
+        """Load ``model`` (None: the embedded default) on ``device`` (auto, cpu, cuda, tensorrt).
+
+        ``tile`` is the tile size in pixels (None: the model's recommendation; 0: never tile) and
+        ``batch`` how many tiles run at once. ``cuda``/``tensorrt`` raise
+        :class:`~matte_sdk.errors.DeviceError` if that provider is not really active.
+        """
+        path = default_model() if model is None else Path(model)
+        return cls(open_engine(path, device=device, **engine_options), tile=tile, batch=batch)
+
+    @property
+    def device(self) -> str:
+        """Where the model really runs: ``cpu``, ``cuda`` or ``tensorrt``."""
+        return self.engine.device
+
+    def reset(self) -> None:
+        """Forget recurrent state (start of a new shot)."""
+        self._state.clear()
+
+    def matte(self, image: np.ndarray | Image, trimap: np.ndarray | Image | None = None,
+              background: np.ndarray | Image | None = None, *, colorspace: str | None = None,
+              progress: Progress | None = None) -> Matte:
+        """Pull a matte from one frame.
+
+        ``image`` is H×W×3 (or ×4, alpha ignored; or grey) float in ``colorspace`` (default: the Image's
+        own, else scene-linear Rec.709). ``trimap`` is H×W {0, 0.5, 1} float or {0, 128, 255} uint8;
+        where it is known, alpha equals it. ``background`` is a clean plate in the same colour space.
+        Recurrent models carry state from the previous call until :meth:`reset`.
+        """
+        plate, cs, name = _as_rgb(image, colorspace, "image")
+        h, w = plate.shape[:2]
+        tri = self._trimap(trimap, (h, w), name)
+        bg = self._background(background, colorspace or cs, (h, w), name)
+        if self.spec.min_size > min(h, w) or (self.spec.max_size and max(h, w) > self.spec.max_size and not self.tile):
+            raise InputError(f"{name}: {w}×{h} is outside the model's size range "
+                             f"[{self.spec.min_size}, {self.spec.max_size or '∞'}]")
+        tile = self.tile or max(h, w)
+        tiles = plan(h, w, tile, self.spec.context if self.tile else 0)
+        todo = [t for t in tiles if tri is None or not trimaps.is_known(tri[t.valid]).all()]
+        alpha_out, fg_out = self.spec.output("alpha"), self.spec.output("foreground")
+        alpha_acc = Blender(h, w, 1)
+        fg_acc = Blender(h, w, 3) if fg_out else None
+        for done, group in enumerate(_batches(todo, self.batch)):
+            outputs = self.engine.run(self._feeds(group, plate, cs, tri, bg))
+            self._keep_state(outputs)
+            alphas = _crop(outputs[alpha_out.name], group[0].shape)
+            alphas = np.clip(_unmap(alphas, alpha_out.range), 0.0, 1.0)
+            for k, t in enumerate(group):
+                alpha_acc.add(t, alphas[k].transpose(1, 2, 0))
+            if fg_acc is not None:
+                fgs = _unmap(_crop(outputs[fg_out.name], group[0].shape), fg_out.range).transpose(0, 2, 3, 1)
+                fgs = colour.convert(np.ascontiguousarray(fgs), fg_out.encoding, cs)
+                for k, t in enumerate(group):
+                    fg_acc.add(t, fgs[k])
+            if progress:
+                progress(min((done + 1) * self.batch, len(todo)), len(todo))
+        alpha = alpha_acc.result(fill=tri[..., None] if tri is not None else 0.0)[..., 0]
+        if tri is not None:
+            known = trimaps.is_known(tri)
+            alpha[known] = tri[known]
+        return Matte(alpha=alpha, colorspace=cs, plate=plate, tiles_run=len(todo),
+                     tiles_skipped=len(tiles) - len(todo),
+                     _foreground=fg_acc.result(fill=plate) if fg_acc is not None else None)
+
+    def matte_sequence(self, frames: Sequence[tuple[Any, Any, Any]], **kwargs: Any) -> Iterator[Matte]:
+        """Matte ``(image, trimap, background)`` frames in order, resetting recurrent state first."""
+        self.reset()
+        for image, tri, bg in frames:
+            yield self.matte(image, tri, bg, **kwargs)
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _trimap(self, trimap: np.ndarray | Image | None, shape: tuple[int, int], name: str) -> np.ndarray | None:
+        if trimap is None:
+            if self.spec.needs_trimap:
+                raise InputError(f"{name}: model {self.spec.name!r} needs a trimap, and none was given")
+            return None
+        source = trimap.name if isinstance(trimap, Image) else "trimap"
+        values = trimap.pixels if isinstance(trimap, Image) else trimap
+        tri = trimaps.normalise(values, source)
+        if tri.shape != shape:
+            raise InputError(f"{source}: trimap is {tri.shape[1]}×{tri.shape[0]} but the plate is {shape[1]}×{shape[0]}")
+        return tri
+
+    def _background(self, background: np.ndarray | Image | None, cs: str, shape: tuple[int, int],
+                    name: str) -> tuple[np.ndarray, str] | None:
+        if background is None:
+            if self.spec.needs_background:
+                raise InputError(f"{name}: model {self.spec.name!r} needs a clean background plate, and none was given")
+            return None
+        pixels, bg_cs, bg_name = _as_rgb(background, None if isinstance(background, Image) else cs, "background")
+        if pixels.shape[:2] != shape:
+            raise InputError(f"{bg_name}: background is {pixels.shape[1]}×{pixels.shape[0]} but the plate is {shape[1]}×{shape[0]}")
+        return pixels, bg_cs
+
+    def _feeds(self, group: list[Tile], plate: np.ndarray, cs: str, tri: np.ndarray | None,
+               bg: tuple[np.ndarray, str] | None) -> dict[str, np.ndarray]:
+        feeds = {}
+        for spec in self.spec.inputs:
+            if spec.role == "tensor":
+                feeds[spec.name] = self._tensor(spec, group, plate, cs, tri, bg)
+            elif spec.role == "state":
+                feeds[spec.name] = self._state.get(spec.name, np.zeros(spec.initial, np.float32))
+            else:
+                feeds[spec.name] = np.array([spec.value], dtype=np.float32)
+        return feeds
+
+    def _tensor(self, spec: InputSpec, group: list[Tile], plate: np.ndarray, cs: str,
+                tri: np.ndarray | None, bg: tuple[np.ndarray, str] | None) -> np.ndarray:
+        """N×C×H×W for one input: parts in order, padded to the size multiple."""
+        pieces = []
+        for part in spec.parts:
+            if part.role == "trimap":
+                enc = trimaps.encode(np.stack([tri[t.box] for t in group]), part.trimap)
+                pieces.append(_map(enc, part.range))
+            else:
+                src, src_cs = (plate, cs) if part.role == "image" else bg
+                rgb = colour.to_network(np.stack([src[t.box] for t in group]), src_cs, part.encoding)
+                pieces.append(_normalise(rgb, part))
+        x = np.concatenate(pieces, axis=-1).transpose(0, 3, 1, 2)
+        return _pad(x, self.spec.size_multiple, self.spec.pad)
+
+    def _keep_state(self, outputs: dict[str, np.ndarray]) -> None:
+        for spec in self.spec.inputs:
+            if spec.role == "state":
+                self._state[spec.name] = outputs[spec.output]
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
+    """Consecutive groups of same-shaped tiles, at most ``size`` long."""
+    group: list[Tile] = []
+    for t in tiles:
+        if group and (len(group) == size or group[0].shape != t.shape):
+            yield group
+            group = []
+        group.append(t)
+    if group:
+        yield group
+
+
+def _map(x: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
+    lo, hi = rng
+    return x if (lo, hi) == (0.0, 1.0) else x * (hi - lo) + lo
+
+
+def _unmap(x: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
+    lo, hi = rng
+    return x if (lo, hi) == (0.0, 1.0) else (x - lo) / (hi - lo)
+
+
+def _normalise(rgb: np.ndarray, part: Part) -> np.ndarray:
+    x = _map(rgb, part.range)
+    mean = np.asarray(part.mean or (0.0,) * 3, np.float32)
+    std = np.asarray(part.std or (1.0,) * 3, np.float32)
+    return ((x - mean) / std).astype(np.float32)
+
+
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}
+
+
+def _pad(x: np.ndarray, multiple: int, mode: str) -> np.ndarray:
+    h, w = x.shape[2:]
+    ph, pw = _round_up(h, multiple) - h, _round_up(w, multiple) - w
+    if not (ph or pw):
+        return np.ascontiguousarray(x)
+    np_mode = _PAD_MODES[mode]
+    if np_mode == "reflect" and (ph >= h or pw >= w):
+        np_mode = "symmetric" if ph <= h and pw <= w else "edge"
+    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=np_mode)
+
+
+def _crop(y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return y[:, :, : shape[0], : shape[1]]

@@ -1,0 +1,50 @@
+"""Frame sequences: ``plate.####.exr`` and ``plate.%04d.exr`` patterns, and ``--frames A-B`` ranges."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import InputError
+
+_HASHES = re.compile(r"#+")
+_PRINTF = re.compile(r"%(0?\d*)d")
+
+
+def is_pattern(path: str) -> bool:
+    """Whether ``path`` names a frame sequence."""
+    return bool(_HASHES.search(Path(path).name) or _PRINTF.search(Path(path).name))
+
+
+def frame_path(pattern: str, frame: int) -> str:
+    """The file of ``frame`` in ``pattern`` (``####`` pads to 4 digits, ``%04d`` likewise)."""
+    path = Path(pattern)
+    name = _HASHES.sub(lambda m: f"{frame:0{len(m.group())}d}", path.name, count=1)
+    name = _PRINTF.sub(lambda m: f"%{m.group(1)}d" % frame, name, count=1)
+    return str(path.with_name(name))
+
+
+def parse_frames(text: str) -> list[int]:
+    """``1001-1010``, ``1001-1010x2`` or ``1001`` as a list of frame numbers."""
+    m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:x\s*(\d+))?)?\s*", text)
+    if not m:
+        raise InputError(f"--frames {text!r}: expected A-B, A-BxSTEP or a single frame")
+    first = int(m.group(1))
+    last = int(m.group(2)) if m.group(2) is not None else first
+    step = int(m.group(3) or 1)
+    if last < first or step < 1:
+        raise InputError(f"--frames {text!r}: empty range")
+    return list(range(first, last + 1, step))
+
+
+def discover(pattern: str) -> list[int]:
+    """Frame numbers of the files on disk that match ``pattern``, sorted."""
+    path = Path(pattern)
+    regex = re.escape(path.name)
+    regex = re.sub(r"(\\#)+", r"(-?\\d+)", regex, count=1)
+    regex = re.sub(r"%0?\d*d", r"(-?\\d+)", regex, count=1)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return []
+    frames = {int(m.group(1)) for f in folder.iterdir() if (m := re.fullmatch(regex, f.name))}
+    return sorted(frames)

@@ -1,0 +1,106 @@
+"""Overlapping tiles with a context margin, blended with a raised-cosine weight so no seams show.
+
+Along each axis a plate of length L is cut into boxes of the tile size T, stepping by
+``T - 2 * context - feather``. Each box's *valid* span drops ``context`` pixels at every side that has a
+neighbour (those pixels saw padding instead of image); neighbouring valid spans overlap by ``feather``
+pixels, where their weights ramp as sin² and cos² and so sum to one. The last box is shifted back to end
+at the border, so every box has the same shape and boxes batch together. A network whose receptive-field
+radius is at most ``context`` gives, on each valid span, exactly what it gives on the whole frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Span:
+    """One box along one axis: read ``[start, stop)``, trust ``[valid_start, valid_stop)``."""
+
+    start: int
+    stop: int
+    valid_start: int
+    valid_stop: int
+    weight: np.ndarray  # length stop - start; zero outside the valid span
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A 2-D box: rows from ``y``, columns from ``x``."""
+
+    y: Span
+    x: Span
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        return slice(self.y.start, self.y.stop), slice(self.x.start, self.x.stop)
+
+    @property
+    def valid(self) -> tuple[slice, slice]:
+        return slice(self.y.valid_start, self.y.valid_stop), slice(self.x.valid_start, self.x.valid_stop)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y.stop - self.y.start, self.x.stop - self.x.start
+
+    @property
+    def weight(self) -> np.ndarray:
+        return np.outer(self.y.weight, self.x.weight).astype(np.float32)
+
+
+def _ramp(n: int) -> np.ndarray:
+    """Raised-cosine ramp of n samples rising from 0 to 1; ramp + reversed ramp == 1."""
+    return np.sin(0.5 * np.pi * (np.arange(n) + 0.5) / n) ** 2
+
+
+def spans(length: int, tile: int, context: int, feather: int) -> list[Span]:
+    """Cut one axis into spans (see module docstring). One span if the axis fits in a tile."""
+    if length <= tile:
+        return [Span(0, length, 0, length, np.ones(length))]
+    step = tile - 2 * context - feather
+    if step <= 0:
+        raise ValueError(f"tile {tile} is too small for context {context} and feather {feather}")
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    out = []
+    for start in starts:
+        stop = start + tile
+        v0 = start + (context if start > 0 else 0)
+        v1 = stop - (context if stop < length else 0)
+        w = np.zeros(tile)
+        w[v0 - start:v1 - start] = 1.0
+        ramp = _ramp(min(feather, (v1 - v0) // 2)) if feather else np.ones(0)
+        if start > 0 and ramp.size:
+            w[v0 - start:v0 - start + ramp.size] = ramp
+        if stop < length and ramp.size:
+            w[v1 - start - ramp.size:v1 - start] = ramp[::-1]
+        out.append(Span(start, stop, v0, v1, w))
+    return out
+
+
+def plan(height: int, width: int, tile: int, context: int, feather: int | None = None) -> list[Tile]:
+    """Tiles covering a ``height`` × ``width`` plate; ``feather`` defaults to ``context // 2`` (at least 8)."""
+    feather = max(8, context // 2) if feather is None else feather
+    return [Tile(y, x) for y in spans(height, tile, context, feather) for x in spans(width, tile, context, feather)]
+
+
+class Blender:
+    """Accumulates weighted tile results into full-frame planes and normalises them."""
+
+    def __init__(self, height: int, width: int, channels: int) -> None:
+        self.sum = np.zeros((height, width, channels), dtype=np.float32)
+        self.weight = np.zeros((height, width), dtype=np.float32)
+
+    def add(self, tile: Tile, values: np.ndarray) -> None:
+        """Add one tile's H×W×C result."""
+        w = tile.weight
+        self.sum[tile.box] += values * w[..., None]
+        self.weight[tile.box] += w
+
+    def result(self, fill: np.ndarray | float = 0.0) -> np.ndarray:
+        """The blended planes; pixels no run tile covered take ``fill`` (broadcast to H×W×C)."""
+        covered = self.weight > 0
+        out = np.broadcast_to(np.asarray(fill, dtype=np.float32), self.sum.shape).copy()
+        out[covered] = self.sum[covered] / self.weight[covered][:, None]
+        return out
