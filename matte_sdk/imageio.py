@@ -95,13 +95,17 @@ def read_image(path: str | os.PathLike, colorspace: str | None = None, *, layer:
         spec = inp.spec()
         names = list(spec.channelnames)
         picked = _pick_channels(names, layer, str(path))
-        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        native = str(spec.format) in ("uint8", "uint16")
+        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.UNKNOWN if native else oiio.FLOAT)
         if data is None or inp.has_error:
             raise InputError(f"{path}: corrupt or truncated image ({inp.geterror().strip()})")
     finally:
         inp.close()
-    data = np.asarray(data, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    pixels = np.ascontiguousarray(data[..., picked])
+    data = np.asarray(data).reshape(spec.height, spec.width, spec.nchannels)[..., picked]
+    if native:  # exactly value / max, as the matting references compute it
+        pixels = data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
+    else:
+        pixels = np.ascontiguousarray(data, dtype=np.float32)
     cs = colour.resolve(colorspace or colour.default_for(str(spec.format) in FLOAT_FORMATS))
     return Image(pixels, cs, spec, tuple(names[i] for i in picked), path)
 

@@ -85,7 +85,7 @@ def run_frame(matter: Matter, job: MatteJob, frame: int | None, emit: Callable[[
     trimap = read_image(p["trimap"]) if p["trimap"] else None
     background = read_image(p["background"], job.colorspace, layer=job.layer) if p["background"] else None
     for other in (trimap, background):
-        if other is not None and other.window != plate.window:
+        if other is not None and other.window[2:] == plate.window[2:] and other.window != plate.window:
             raise InputError(f"{other.path}: data window {other.window} differs from the plate's {plate.window}")
 
     def progress(done: int, total: int) -> None:

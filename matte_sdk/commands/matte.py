@@ -16,9 +16,9 @@ from ..matter import Matter
 class ProgressBar:
     """A one-line progress bar on a terminal; silent elsewhere."""
 
-    def __init__(self, frames: int, stream: TextIO = sys.stderr) -> None:
-        self.frames, self.stream, self.frame_index = frames, stream, 0
-        self.live = stream.isatty()
+    def __init__(self, frames: int, stream: TextIO | None = None) -> None:
+        self.frames, self.stream, self.frame_index = frames, stream or sys.stderr, 0
+        self.live = self.stream.isatty()
 
     def __call__(self, event: Event) -> None:
         kind = event["event"]

@@ -1,0 +1,68 @@
+"""The model description: parsing, validation messages, and checks against the graph."""
+
+import json
+
+import onnx
+import pytest
+
+from matte_sdk import CONTRACT_KEY, Matter, ModelContractError, ModelSpec
+from matte_sdk.engines.onnxruntime import read_spec
+
+BASE = {
+    "version": 1, "name": "m",
+    "inputs": [{"name": "input", "parts": [
+        {"role": "image", "channels": 3, "encoding": "srgb_tx", "mean": [0.5] * 3, "std": [0.5] * 3},
+        {"role": "trimap", "channels": 1, "trimap": "gray"}]}],
+    "outputs": [{"name": "alpha", "role": "alpha"}],
+    "size_multiple": 32,
+}
+
+
+def test_round_trip_keeps_every_field():
+    spec = ModelSpec.from_dict(BASE)
+    again = ModelSpec.from_json(spec.to_json())
+    assert again == spec
+    assert spec.needs_trimap and not spec.needs_background and not spec.recurrent
+    assert spec.inputs[0].channels == 4 and spec.size_multiple == 32
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.pop("inputs"), "missing 'inputs'"),
+    (lambda d: d["inputs"][0]["parts"][1].update(trimap="onehot"), "trimap encoding 'onehot' has 3"),
+    (lambda d: d["inputs"][0]["parts"][0].pop("encoding"), "missing 'encoding'"),
+    (lambda d: d["inputs"][0]["parts"][0].update(std=[1, 0, 1]), "has a zero"),
+    (lambda d: d.update(outputs=[{"name": "x", "role": "other"}]), "no output with role 'alpha'"),
+    (lambda d: d.update(version=99), "reads up to 1"),
+    (lambda d: d.update(pad="mirror"), "expected one of reflect"),
+    (lambda d: d["inputs"].append({"name": "r1", "role": "state", "output": "r1o"}), "'r1o', which is not described"),
+    (lambda d: d["inputs"][0]["parts"][0].update(channels="3"), "must be int"),
+])
+def test_invalid_descriptions_name_the_problem(mutate, message):
+    data = json.loads(json.dumps(BASE))
+    mutate(data)
+    with pytest.raises(ModelContractError, match=message) as info:
+        ModelSpec.from_dict(data, source="x.onnx")
+    assert str(info.value).startswith("x.onnx:") and "\n" not in str(info.value)
+
+
+def test_model_without_description_fails_naming_the_key(models):
+    with pytest.raises(ModelContractError, match=f"no '{CONTRACT_KEY}' description"):
+        Matter.load(models["undescribed"], device="cpu")
+
+
+def test_description_must_match_graph(models, tmp_path):
+    model = onnx.load(str(models["trimap"]))
+    data = json.loads({p.key: p.value for p in model.metadata_props}[CONTRACT_KEY])
+    data["inputs"][0]["name"] = "image"
+    onnx.helper.set_model_props(model, {CONTRACT_KEY: json.dumps(data)})
+    path = tmp_path / "renamed.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelContractError, match="described inputs not in the graph: image; graph inputs not described: input"):
+        read_spec(path)
+
+
+def test_not_an_onnx_file(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ModelContractError, match="bad.onnx: not a readable ONNX model"):
+        Matter.load(bad, device="cpu")

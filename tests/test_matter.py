@@ -1,0 +1,131 @@
+"""Matter end to end on real ONNX Runtime sessions: preprocessing, tiling, trimaps, state, bad input."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from conftest import make_plate
+from matte_sdk import InputError, Matter, colour
+from matte_sdk.trimap import encode
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def reference_alpha(model, plate, trimap):
+    """What the trimap model must produce: OCIO sRGB encoding, clip, ImageNet normalisation, gray trimap."""
+    srgb = np.clip(np.nan_to_num(colour.convert(plate, "lin_rec709", "srgb_tx"), nan=0, posinf=1, neginf=0), 0, 1)
+    x = np.concatenate([(srgb - IMAGENET_MEAN) / IMAGENET_STD, encode(trimap, "gray")], axis=-1)
+    x = x.transpose(2, 0, 1)[None].astype(np.float32)
+    alpha = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0][0, 0]
+    return np.where(trimap == 0.5, alpha, trimap)
+
+
+def test_whole_frame_matches_hand_built_reference(models):
+    plate, trimap = make_plate(64, 96)
+    matte = Matter.load(models["trimap"], device="cpu", tile=0).matte(plate, trimap)
+    np.testing.assert_allclose(matte.alpha, reference_alpha(models["trimap"], plate, trimap), atol=1e-6)
+    assert matte.alpha.dtype == np.float32 and matte.alpha.shape == (64, 96)
+
+
+def test_srgb_input_is_not_converted_twice(models):
+    plate, trimap = make_plate(64, 64)
+    srgb = np.clip(colour.convert(plate, "lin_rec709", "srgb_tx"), 0, 1)
+    matter = Matter.load(models["trimap"], device="cpu", tile=0)
+    a = matter.matte(plate, trimap).alpha
+    b = matter.matte(srgb, trimap, colorspace="srgb_tx").alpha
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("tile, batch", [(64, 1), (64, 3), (96, 2)])
+def test_tiled_agrees_with_whole_frame(models, tile, batch):
+    # Receptive-field radius 3 fits in the 16-pixel context, and 200×264 is a multiple of the model's 8.
+    plate, trimap = make_plate(200, 264, seed=3)
+    trimap[:] = np.where(trimap == 1, 0.5, trimap)  # a big unknown region: most tiles really run
+    whole = Matter.load(models["trimap"], device="cpu", tile=0).matte(plate, trimap)
+    tiled = Matter.load(models["trimap"], device="cpu", tile=tile, batch=batch).matte(plate, trimap)
+    assert tiled.tiles_run > 4
+    np.testing.assert_allclose(tiled.alpha, whole.alpha, atol=1e-5)
+
+
+def test_tiles_inside_known_regions_are_skipped(models):
+    plate, trimap = make_plate(256, 256, seed=4)
+    trimap[:128] = 0.0  # top half known background
+    trimap[:, :] = np.where(np.arange(256)[:, None] >= 128, np.where(trimap == 0, 0.5, trimap), trimap)
+    whole = Matter.load(models["trimap"], device="cpu", tile=0).matte(plate, trimap)
+    tiled = Matter.load(models["trimap"], device="cpu", tile=64).matte(plate, trimap)
+    assert tiled.tiles_skipped >= 4 and tiled.tiles_run > 0
+    np.testing.assert_allclose(tiled.alpha, whole.alpha, atol=1e-5)
+    assert (tiled.alpha[:100] == 0).all()
+
+
+def test_nan_and_inf_do_not_poison_the_matte(models):
+    plate, trimap = make_plate(64, 64)
+    clean = Matter.load(models["trimap"], device="cpu", tile=0).matte(plate, trimap).alpha
+    dirty = plate.copy()
+    dirty[10, 40] = np.nan
+    dirty[50, 20] = [np.inf, -np.inf, np.nan]
+    before = dirty.copy()
+    result = Matter.load(models["trimap"], device="cpu", tile=0).matte(dirty, trimap)
+    assert np.isfinite(result.alpha).all() and np.isfinite(result.foreground).all()
+    np.testing.assert_array_equal(dirty, before)  # inputs are never modified
+    far = np.ones_like(clean, bool)
+    far[5:16, 35:46] = far[45:56, 15:26] = False  # the receptive field around the bad pixels
+    np.testing.assert_allclose(result.alpha[far], clean[far], atol=1e-6)
+
+
+def test_foreground_output_comes_back_in_callers_space(models):
+    plate, trimap = make_plate(64, 64)
+    plate = np.clip(plate, 0, 1)  # the network sees [0, 1]
+    matte = Matter.load(models["trimap_fg"], device="cpu", tile=0).matte(plate, trimap)
+    np.testing.assert_allclose(matte.foreground, plate, atol=1e-4)
+
+
+def test_trimap_free_and_background_models(models):
+    plate, _ = make_plate(70, 90)
+    free = Matter.load(models["free"], device="cpu").matte(plate)
+    assert free.alpha.shape == (70, 90) and 0 < free.alpha.mean() < 1
+    bg = plate * 0.5
+    m = Matter.load(models["background"], device="cpu")
+    a = m.matte(plate, background=bg).alpha
+    assert not np.allclose(a, m.matte(plate, background=plate).alpha)
+    with pytest.raises(InputError, match="needs a clean background plate"):
+        m.matte(plate)
+
+
+def test_recurrent_state_carries_and_resets(models):
+    plate, _ = make_plate(64, 64)
+    m = Matter.load(models["recurrent"], device="cpu", tile=32)
+    assert m.tile == 0  # recurrent models never tile
+    first = m.matte(plate).alpha
+    second = m.matte(plate).alpha
+    assert np.abs(first - second).max() > 1e-3
+    m.reset()
+    np.testing.assert_array_equal(m.matte(plate).alpha, first)
+    seq = list(m.matte_sequence([(plate, None, None)] * 2))
+    np.testing.assert_array_equal(seq[1].alpha, second)
+
+
+@pytest.mark.parametrize("trimap, message", [
+    (None, "needs a trimap"),
+    (np.zeros((10, 10), np.float32), "trimap is 10×10 but the plate is 64×64"),
+    (np.full((64, 64), 0.3, np.float32), "4096 pixels that are not 0/128/255"),
+    (np.full((64, 64, 3), 0.5, np.float32) * [1, 0, 1], "differing colour channels"),
+])
+def test_bad_trimaps(models, trimap, message):
+    plate, _ = make_plate(64, 64)
+    with pytest.raises(InputError, match=message):
+        Matter.load(models["trimap"], device="cpu").matte(plate, trimap)
+
+
+def test_uint8_trimap_levels_127_and_128(models):
+    plate, trimap = make_plate(64, 64)
+    u8 = np.round(trimap * 255).astype(np.uint8)
+    u8[u8 == 128] = 127
+    m = Matter.load(models["trimap"], device="cpu", tile=0)
+    np.testing.assert_array_equal(m.matte(plate, u8).alpha, m.matte(plate, trimap).alpha)
+
+
+def test_unsupported_plate_layout(models):
+    with pytest.raises(InputError, match="unsupported channel layout"):
+        Matter.load(models["free"], device="cpu").matte(np.zeros((8, 8, 2), np.float32))

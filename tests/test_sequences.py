@@ -1,0 +1,30 @@
+import pytest
+
+from matte_sdk import InputError
+from matte_sdk.sequences import discover, frame_path, is_pattern, parse_frames
+
+
+def test_patterns():
+    assert frame_path("/a/plate.####.exr", 7) == "/a/plate.0007.exr"
+    assert frame_path("/a/plate.%04d.exr", 1001) == "/a/plate.1001.exr"
+    assert frame_path("p.%d.exr", 3) == "p.3.exr"
+    assert is_pattern("a.#.exr") and not is_pattern("/shots/#12/plate.exr")
+    assert not is_pattern("plate.exr")
+
+
+def test_frame_ranges():
+    assert parse_frames("1001-1004") == [1001, 1002, 1003, 1004]
+    assert parse_frames("1-9x4") == [1, 5, 9]
+    assert parse_frames("12") == [12]
+    for bad in ("5-1", "a-b", "1-3x0"):
+        with pytest.raises(InputError):
+            parse_frames(bad)
+
+
+def test_discover(tmp_path):
+    for f in (3, 1, 20):
+        (tmp_path / f"p.{f:04d}.exr").touch()
+    (tmp_path / "p.final.exr").touch()
+    assert discover(str(tmp_path / "p.####.exr")) == [1, 3, 20]
+    assert discover(str(tmp_path / "p.%04d.exr")) == [1, 3, 20]
+    assert discover(str(tmp_path / "missing" / "p.####.exr")) == []
