@@ -122,3 +122,25 @@ def test_console_script_runs(models, plate_files, tmp_path):
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "running on the CPU" in proc.stderr  # auto says when it falls back
+
+
+def test_progress_bar_on_a_terminal(models, plate_files, tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "matte_sdk", "matte", str(plate_files["plate"]), "--trimap",
+                           str(plate_files["trimap"]), "-o", str(tmp_path / "a.exr"), "--model", str(models["trimap"]),
+                           "--device", "cpu", "--tile", "64"], stderr=follower, stdout=subprocess.DEVNULL)
+    os.close(follower)
+    shown = os.read(leader, 65536).decode()
+    os.close(leader)
+    assert proc.returncode == 0
+    assert "\r[" in shown and "tiles 12/12" in shown and "a.exr" in shown
+
+
+def test_bad_trimap_values_from_a_file(capsys, models, plate_files, tmp_path):
+    grey = write_exr(tmp_path / "grey.exr", np.full((96, 128), 0.25, np.float32), fmt="float", channels=["Y"])
+    code, _, err = run(capsys, "matte", plate_files["plate"], "--trimap", grey, "-o", tmp_path / "a.exr",
+                       "--model", models["trimap"], "--device", "cpu")
+    assert code == 1 and "grey.exr: trimap has 12288 pixels that are not 0/128/255" in err
+    assert not (tmp_path / "a.exr").exists()

@@ -101,3 +101,24 @@ def test_outputs_never_overwrite_inputs(tmp_path):
         check_outputs([tmp_path / "a.gif"], [plate])
     with pytest.raises(InputError, match="another output"):
         check_outputs([tmp_path / "a.exr", tmp_path / "./a.exr"], [plate])
+
+
+@pytest.mark.parametrize("ext, fmt, tol", [(".tif", "uint16", 1 / 65535), (".dpx", "uint16", 1 / 1023),
+                                            (".jpg", "uint8", 0.05), (".tif", "float", 0.0)])
+def test_other_formats_read_back(tmp_path, ext, fmt, tol):
+    px = np.random.default_rng(3).random((16, 24, 3)).astype(np.float32)
+    px[:8] = 0.5  # a flat area JPEG keeps well
+    path = tmp_path / f"img{ext}"
+    spec = oiio.ImageSpec(24, 16, 3, fmt)
+    if ext == ".dpx":
+        spec.attribute("oiio:BitsPerSample", 10)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    out.write_image(px)
+    out.close()
+    img = read_image(path)
+    assert img.pixels.shape == (16, 24, 3) and img.pixels.dtype == np.float32
+    assert img.colorspace == ("Linear Rec.709 (sRGB)" if fmt == "float" else "sRGB Encoded Rec.709 (sRGB)")
+    region = img.pixels[:4] if ext == ".jpg" else img.pixels  # JPEG: the flat block away from the noise
+    expected = px[:4] if ext == ".jpg" else px
+    np.testing.assert_allclose(region, expected, atol=tol + 1e-6)
