@@ -9,7 +9,6 @@ pipeline's job, explicitly.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -18,6 +17,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from . import colour
+from .atomic import atomic_path
 from .errors import InputError
 
 FLOAT_FORMATS = ("half", "float", "double")
@@ -167,22 +167,13 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, *, channels: Sequen
     spec.attribute("oiio:ColorSpace", colour.resolve(colorspace) if colorspace else "Raw")
     if path.suffix.lower() == ".exr":
         spec.attribute("compression", "zip")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result should look like any new file
-    try:
-        out = oiio.ImageOutput.create(tmp)
-        if out is None or not out.open(tmp, spec):
+    with atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None or not out.open(str(tmp), spec):
             raise InputError(f"{path}: cannot open for writing ({oiio.geterror().strip()})")
         ok = out.write_image(np.ascontiguousarray(pixels))
         error = out.geterror()
         out.close()
         if not ok:
             raise InputError(f"{path}: write failed ({error.strip()})")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -62,3 +62,14 @@ def plate_files(tmp_path) -> dict[str, Path]:
     plate, trimap = make_plate(96, 128)
     return {"plate": write_exr(tmp_path / "plate.exr", plate),
             "trimap": write_exr(tmp_path / "trimap.exr", trimap, fmt="float", channels=["Y"])}
+
+
+def write_png(path, pixels):
+    """An 8-bit PNG (H×W or H×W×C uint8) with exactly these values."""
+    pixels = pixels if pixels.ndim == 3 else pixels[..., None]
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], "uint8")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), oiio.geterror()
+    assert out.write_image(np.ascontiguousarray(pixels))
+    out.close()
+    return path

@@ -1,0 +1,261 @@
+"""Pictures and pages of ``matte-sdk eval`` results: ``--plot`` (PNG/SVG/PDF) and ``--report`` (HTML/Markdown).
+
+Each shown image gets one row: plate, trimap, ground truth, then per method its prediction and a heat map of
+|prediction - ground truth| on the unknown pixels (known pixels grey). With several methods a bar chart of
+their mean errors comes first. HTML reports are one self-contained file; Markdown reports keep their
+pictures in a ``<name>_files`` folder beside them. Everything is written atomically. Needs matplotlib
+(``pip install 'matte-sdk[eval]'``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from . import colour, metrics
+from .atomic import write_bytes
+from .errors import InputError, MatteError
+from .imageio import Image, same_file
+
+if TYPE_CHECKING:
+    from .commands.eval import MethodResult
+
+REPORT_FORMATS = (".html", ".htm", ".md")
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+ERROR_SCALE = 0.5  # |error| shown at full heat; larger errors saturate
+KNOWN_GREY = 0.5
+CELL_INCHES = 2.6
+DPI = 100
+METRIC_LABELS = {"sad": "SAD", "mse": "MSE", "grad": "Grad", "conn": "Conn"}
+
+
+@dataclass
+class Sample:
+    """What one picture row shows. Alphas and trimap as read (uint8 or float); plate display-ready sRGB."""
+
+    name: str
+    trimap: np.ndarray
+    gt: np.ndarray
+    preds: list[np.ndarray]
+    scores: list[metrics.Scores]
+    plate: np.ndarray | None = None
+
+
+def check_output(path: str, formats: Sequence[str], inputs: Sequence[Path]) -> None:
+    """Refuse an output with an unknown extension, in a missing folder, or that is one of the inputs."""
+    target = Path(path)
+    if target.suffix.lower() not in formats:
+        raise InputError(f"{path}: cannot write '{target.suffix}' files here (use {', '.join(formats)})")
+    if not target.parent.is_dir():
+        raise InputError(f"{path}: folder {target.parent} does not exist")
+    if any(same_file(target, source) for source in inputs):
+        raise InputError(f"{path}: is one of the inputs; refusing to overwrite it")
+    _figure_class()
+
+
+def display_plate(image: Image) -> np.ndarray:
+    """A plate as sRGB H×W×3 in [0, 1] for looking at: converted from its colour space through OCIO."""
+    rgb = image.pixels[..., :3] if image.pixels.shape[2] >= 3 else np.repeat(image.pixels[..., :1], 3, axis=2)
+    shown = colour.convert(rgb, image.colorspace, colour.SRGB)
+    return np.clip(np.nan_to_num(shown, nan=0.0), 0.0, 1.0)
+
+
+def worst(results: list[MethodResult], count: int) -> list[int]:
+    """Indices of the ``count`` images with the highest SAD averaged over methods, in their original order."""
+    sad = np.mean([[s.sad for s in result.scores] for result in results], axis=0)
+    return sorted(np.argsort(-sad, kind="stable")[:count].tolist())
+
+
+def write(path: str, results: list[MethodResult], names: list[str], samples: list[Sample],
+          inputs: dict[str, str | None]) -> Path:
+    """Write a plot or a report, chosen by the extension of ``path``."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix in PLOT_FORMATS:
+        write_bytes(target, _render(_plot_figure(results, samples), suffix[1:]))
+    elif suffix == ".md":
+        _write_markdown(target, results, names, samples, inputs)
+    else:
+        _write_html(target, results, names, samples, inputs)
+    return target
+
+
+def _plot_figure(results: list[MethodResult], samples: list[Sample]):
+    Figure = _figure_class()
+    columns = _columns(samples, results)
+    heights = [_row_height(s) for s in samples]
+    bars = len(results) > 1
+    if bars:
+        heights.insert(0, 2.4)
+    figure = Figure(figsize=(len(columns) * CELL_INCHES, sum(heights)), dpi=DPI, layout="constrained")
+    rows = np.atleast_1d(figure.subfigures(len(heights), 1, height_ratios=heights))
+    if bars:
+        _draw_bars(rows[0], results)
+    for row, sample in zip(rows[1:] if bars else rows, samples):
+        _draw_row(row, sample, results)
+    return figure
+
+
+def _columns(samples: list[Sample], results: list[MethodResult]) -> list[str]:
+    plate = ["plate"] if samples and samples[0].plate is not None else []
+    methods = [title for r in results for title in (r.name, f"{r.name} error")]
+    return [*plate, "trimap", "ground truth", *methods]
+
+
+def _row_height(sample: Sample) -> float:
+    h, w = sample.gt.shape[:2]
+    return CELL_INCHES * min(max(h / w, 0.3), 2.0) + 0.5
+
+
+def _draw_row(container, sample: Sample, results: list[MethodResult]) -> None:
+    """One image: plate, trimap, ground truth, then prediction and error heat map per method."""
+    from matplotlib import cm, colors
+
+    heat = cm.ScalarMappable(colors.Normalize(0, ERROR_SCALE), "inferno")
+    unknown = metrics.unknown_mask(sample.trimap)
+    gt = metrics.as_alpha(sample.gt)
+    panels = [] if sample.plate is None else [("plate", sample.plate)]
+    panels += [("trimap", metrics.as_alpha(sample.trimap)), ("ground truth", gt)]
+    for result, pred, scores in zip(results, sample.preds, sample.scores):
+        alpha = metrics.as_alpha(pred)
+        error = np.where(unknown[..., None], heat.to_rgba(np.abs(alpha - gt))[..., :3], KNOWN_GREY)
+        panels += [(result.name, alpha),
+                   (f"error: SAD {scores.sad:.2f}, Grad {scores.grad:.2f}", error)]
+    axes = np.atleast_1d(container.subplots(1, len(panels)))
+    for ax, (title, picture) in zip(axes, panels):
+        ax.imshow(_thumbnail(np.clip(picture, 0, 1)), cmap="gray", vmin=0, vmax=1, interpolation="antialiased")
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
+    container.suptitle(sample.name, fontsize=10, x=0.0, ha="left")
+    container.colorbar(heat, ax=axes[-1], shrink=0.8, label="|error|", pad=0.02)
+
+
+def _draw_bars(container, results: list[MethodResult]) -> None:
+    """Mean SAD, MSE, Grad and Conn of each method, side by side."""
+    axes = container.subplots(1, len(METRIC_LABELS))
+    means = [result.mean._asdict() for result in results]
+    colours = [f"C{k % 10}" for k in range(len(results))]
+    for ax, (key, label) in zip(axes, METRIC_LABELS.items()):
+        bars = ax.bar(range(len(results)), [m[key] for m in means], color=colours)
+        ax.bar_label(bars, fmt="%.4g", fontsize=7)
+        ax.set_title(f"mean {label} (lower is better)", fontsize=9)
+        ax.set_xticks(range(len(results)), [r.name for r in results], rotation=20, ha="right", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.margins(y=0.15)
+
+
+def _thumbnail(picture: np.ndarray) -> np.ndarray:
+    """Pictures above 2K are subsampled to at most 2K before drawing; matplotlib antialiases the rest."""
+    step = -(-max(picture.shape[:2]) // 2048)
+    return picture[::step, ::step]
+
+
+def _render(figure, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _single(draw, width: float, height: float, *args) -> bytes:
+    """A PNG of ``draw(figure, *args)`` on a fresh figure of the given size in inches."""
+    figure = _figure_class()(figsize=(width, height), dpi=DPI, layout="constrained")
+    draw(figure, *args)
+    return _render(figure, "png")
+
+
+def _pictures(results: list[MethodResult], samples: list[Sample]) -> list[tuple[str, str, bytes]]:
+    """(file stem, caption, PNG) of the bar chart (several methods) and of each sample row."""
+    width = len(_columns(samples, results)) * CELL_INCHES
+    pictures = []
+    if len(results) > 1:
+        pictures.append(("methods", "mean errors by method", _single(_draw_bars, width, 2.6, results)))
+    for k, sample in enumerate(samples):
+        png = _single(_draw_row, width, _row_height(sample), sample, results)
+        pictures.append((f"{k:03d}_{Path(sample.name).stem}", sample.name, png))
+    return pictures
+
+
+def _summary(results: list[MethodResult], names: list[str], samples: list[Sample],
+             inputs: dict[str, str | None]) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """Description lines, mean table rows and per-image table rows, shared by HTML and Markdown."""
+    described = [f"{role}: {value}" for role, value in inputs.items() if value]
+    described += [f"method {r.name}: {r.source.arg}" for r in results]
+    described.append(f"{len(names)} images; pictures of {len(samples)}"
+                     + (" with the highest SAD" if len(samples) < len(names) else ""))
+    described.append("Errors on the trimap's unknown pixels, Deep Image Matting definitions: SAD, Grad and "
+                     "Conn divided by 1000, MSE raw. Heat maps: |prediction - ground truth|, "
+                     f"saturating at {ERROR_SCALE}; known pixels grey.")
+    means = [[r.name, *_cells(r.mean)] for r in results]
+    per_image = [[name if k == 0 else "", r.name, *_cells(r.scores[i])]
+                 for i, name in enumerate(names) for k, r in enumerate(results)]
+    return described, means, per_image
+
+
+def _cells(scores: metrics.Scores) -> list[str]:
+    return [f"{scores.sad:.4f}", f"{scores.mse:.6f}", f"{scores.grad:.4f}", f"{scores.conn:.4f}"]
+
+
+def _write_html(target: Path, results, names, samples, inputs) -> None:
+    described, means, per_image = _summary(results, names, samples, inputs)
+
+    def cells(row: list[str], tag: str) -> str:
+        return "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)
+
+    def table(head: list[str], rows: list[list[str]]) -> str:
+        body = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows)
+        return f"<table><tr>{cells(head, 'th')}</tr>{body}</table>"
+
+    figures = "".join(
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+        for _, caption, png in _pictures(results, samples))
+    page = (
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>matte-sdk eval</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child,td:nth-child(2)"
+        "{text-align:left}img{max-width:100%}figure{margin:1em 0}</style></head><body>"
+        "<h1>matte-sdk eval</h1>" + "".join(f"<p>{html.escape(line)}</p>" for line in described)
+        + "<h2>Mean</h2>" + table(["method", *METRIC_LABELS.values()], means)
+        + "<h2>Pictures</h2>" + figures
+        + "<h2>Per image</h2>" + table(["image", "method", *METRIC_LABELS.values()], per_image) + "</body></html>\n")
+    write_bytes(target, page.encode())
+
+
+def _write_markdown(target: Path, results, names, samples, inputs) -> None:
+    described, means, per_image = _summary(results, names, samples, inputs)
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+
+    def table(head: list[str], rows: list[list[str]]) -> list[str]:
+        return [line(head), "|" + "---|" * len(head), *(line(row) for row in rows)]
+
+    folder = target.with_name(f"{target.stem}_files")
+    folder.mkdir(exist_ok=True)
+    links, written = [], set()
+    for stem, caption, png in _pictures(results, samples):
+        write_bytes(folder / f"{stem}.png", png)
+        written.add(f"{stem}.png")
+        links += [f"![{caption}]({folder.name}/{stem}.png)", ""]
+    for stale in [*folder.glob("[0-9][0-9][0-9]_*.png"), folder / "methods.png"]:
+        if stale.name not in written:
+            stale.unlink(missing_ok=True)  # pictures of an earlier report in the same folder
+    lines = ["# matte-sdk eval", "", *(f"{line}  " for line in described), "", "## Mean", "",
+             *table(["method", *METRIC_LABELS.values()], means), "", "## Pictures", "", *links,
+             "## Per image", "", *table(["image", "method", *METRIC_LABELS.values()], per_image)]
+    write_bytes(target, ("\n".join(lines) + "\n").encode())
+
+
+def _figure_class():
+    """matplotlib's Figure class (no pyplot, no GUI backend); MatteError if matplotlib is missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MatteError("--report and --plot need matplotlib: pip install 'matte-sdk[eval]'") from exc
+    return Figure
