@@ -38,3 +38,8 @@ def register_hosts(register: Callable[[type], None]) -> None:
     An adapter describes its host, detects installations of it, packages its plug-in and installs it
     into the host's user folders; ``matte-sdk hosts`` lists and drives every registered adapter.
     """
+
+
+@hookspec
+def register_presets(register: Callable[[object], None]) -> None:
+    """Register ``matte-sdk convert`` presets (:class:`matte_sdk_converters.presets.Preset` objects)."""

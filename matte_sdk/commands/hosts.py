@@ -1,0 +1,51 @@
+"""``matte-sdk hosts``: list host adapters, package and install their plug-ins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matte_sdk_hosts.adapter import adapters, get_adapter
+
+from ..hookspecs import hookimpl
+
+
+def list_hosts(args: Any) -> int:
+    for adapter in adapters().values():
+        print(f"{adapter.name}: {adapter.title}")
+        print(f"  {adapter.describe()}")
+        found = adapter.detect()
+        for inst in found:
+            print(f"  found {inst.version} ({inst.kind}): {inst.location}")
+        if not found:
+            print("  not found on this machine")
+    return 0
+
+
+def install(args: Any) -> int:
+    print(get_adapter(args.host).install(Path(args.target) if args.target else None))
+    return 0
+
+
+def package(args: Any) -> int:
+    print(get_adapter(args.host).package(Path(args.output)))
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers) -> None:
+    p = subparsers.add_parser("hosts", help="host plug-ins: list, package, install (Blender …)",
+                              description="Host plug-ins for Blender and other hosts registered through "
+                                          "the matte_sdk entry-point group.")
+    sub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
+    sub.add_parser("list", help="registered hosts and the installations found").set_defaults(func=list_hosts)
+    q = sub.add_parser("install", help="install a host's plug-in into its user folders, enabled")
+    q.add_argument("host", metavar="HOST")
+    q.add_argument("--target", metavar="DIR",
+                   help="install under DIR instead of the host's default user folders "
+                        "(Blender: a user-resources folder, as in $BLENDER_USER_RESOURCES)")
+    q.set_defaults(func=install)
+    q = sub.add_parser("package", help="build a host's installable plug-in file")
+    q.add_argument("host", metavar="HOST")
+    q.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (Blender: a .zip)")
+    q.set_defaults(func=package)

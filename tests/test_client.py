@@ -1,0 +1,166 @@
+"""The stdlib-only host client against a real ``matte-sdk worker``: results, crashes, restarts, timeouts."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_plate, write_exr
+from matte_sdk import Matter, read_image
+from matte_sdk_hosts import client as client_module
+from matte_sdk_hosts.client import SharedFrame, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+
+WORKER = [sys.executable, "-m", "matte_sdk", "worker"]
+
+
+@pytest.fixture
+def worker():
+    with WorkerClient(WORKER) as w:
+        yield w
+
+
+@pytest.fixture
+def big_sequence(tmp_path) -> str:
+    """Three 512² plates: many 64-pixel tiles, so a request is still running when we act on it."""
+    for frame in (1, 2, 3):
+        write_exr(tmp_path / f"big.{frame:04d}.exr", make_plate(512, 512, seed=frame)[0])
+    return str(tmp_path / "big.####.exr")
+
+
+def test_client_is_stdlib_only_and_reads_as_python_310():
+    source = Path(client_module.__file__).read_text()
+    tree = ast.parse(source, feature_version=(3, 10))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+
+
+def test_matte_through_shared_memory_equals_the_sdk(worker, models, plate_files):
+    plate, trimap = read_image(plate_files["plate"]).pixels, read_image(plate_files["trimap"]).pixels[..., 0]
+    h, w = trimap.shape
+    seen = []
+    with SharedFrame(w, h, 3) as p, SharedFrame(w, h, 1) as t, SharedFrame(w, h, 1) as a:
+        np.frombuffer(p.buffer, np.float32)[:] = plate.ravel()
+        np.frombuffer(t.buffer, np.float32)[:] = trimap.ravel()
+        done = worker.matte(p, trimap=t, outputs={"alpha": a}, model=models["trimap"], device="cpu",
+                            on_progress=lambda e: seen.append(e["progress"]))
+        alpha = np.frombuffer(a.buffer, np.float32).reshape(h, w).copy()
+        shm_paths = [p.path, t.path, a.path]
+    assert done["device"] == "cpu" and seen[-1] == 1.0
+    np.testing.assert_array_equal(alpha, Matter.load(models["trimap"], device="cpu").matte(plate, trimap).alpha)
+    assert not any(os.path.exists(path) for path in shm_paths)  # closed frames leave nothing behind
+
+
+def test_worker_errors_raise_with_code_and_file(worker, models, tmp_path):
+    missing = tmp_path / "nope.exr"
+    with pytest.raises(WorkerError) as info:
+        worker.matte(missing, outputs={"alpha": tmp_path / "a.exr"}, model=models["trimap"])
+    assert info.value.code == "input" and str(missing) in str(info.value)
+    assert worker.restarts == 0  # an error is an answer, not a crash
+
+
+def test_killed_mid_request_raises_then_restarts(worker, models, big_sequence, tmp_path):
+    first_pid = worker.start()["pid"]
+
+    def kill_on_first_progress(event):
+        if worker.pid == first_pid:
+            os.kill(first_pid, signal.SIGKILL)
+
+    with pytest.raises(WorkerCrashed, match="exited with code -9"):
+        worker.matte(big_sequence, outputs={"alpha": tmp_path / "a.####.exr"}, model=models["free"], tile=64,
+                     on_progress=kill_on_first_progress)
+    done = worker.matte(big_sequence, outputs={"alpha": tmp_path / "b.####.exr"}, model=models["free"], tile=64)
+    assert done["frames"] == 3 and worker.pid != first_pid and worker.restarts == 1
+    assert (tmp_path / "b.0003.exr").is_file()
+
+
+def test_killed_while_idle_restarts_transparently(worker, models, plate_files, tmp_path):
+    first_pid = worker.start()["pid"]
+    os.kill(first_pid, signal.SIGKILL)
+    done = worker.matte(plate_files["plate"], trimap=plate_files["trimap"], outputs={"alpha": tmp_path / "a.exr"},
+                        model=models["trimap"])
+    assert done["frames"] == 1 and worker.pid != first_pid
+
+
+def test_frozen_worker_times_out_instead_of_hanging(models, big_sequence, tmp_path):
+    with WorkerClient(WORKER, idle_timeout=2) as worker:
+        pid = worker.start()["pid"]
+
+        def freeze(event):
+            os.kill(pid, signal.SIGSTOP)
+
+        with pytest.raises(WorkerTimeout, match="no word from the worker"):
+            worker.matte(big_sequence, outputs={"alpha": tmp_path / "a.####.exr"}, model=models["free"], tile=64,
+                         on_progress=freeze)
+        assert not worker.alive  # it was killed, not left frozen
+        worker.idle_timeout = 600
+        assert worker.matte(big_sequence, outputs={"alpha": tmp_path / "b.####.exr"}, model=models["free"],
+                            tile=64)["frames"] == 3
+
+
+def test_cancel_from_the_host(worker, models, big_sequence, tmp_path):
+    progress = []
+    with pytest.raises(WorkerError) as info:
+        worker.matte(big_sequence, outputs={"alpha": tmp_path / "a.####.exr"}, model=models["free"], tile=64,
+                     on_progress=progress.append, is_cancelled=lambda: bool(progress))
+    assert info.value.code == "cancelled" and not (tmp_path / "a.0003.exr").exists()
+    assert worker.status()["running"] is None  # the worker is free again
+
+
+def test_a_worker_that_cannot_start(tmp_path):
+    with pytest.raises(WorkerError) as info:
+        WorkerClient([str(tmp_path / "no-such-worker")]).start()
+    assert info.value.code == "no_worker"
+    with pytest.raises(WorkerCrashed, match="boom"):
+        WorkerClient([sys.executable, "-c", "import sys; sys.exit('boom')"]).start()
+
+
+def _python(minor: int) -> str | None:
+    """An interpreter for Python 3.<minor> that really runs (PATH, then pyenv's folders), or None."""
+    candidates = [shutil.which(f"python3.{minor}")]
+    candidates += sorted(map(str, Path.home().glob(f".pyenv/versions/3.{minor}.*/bin/python3.{minor}")))
+    for exe in filter(None, candidates):
+        if subprocess.run([exe, "-c", "pass"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+HOST_SCRIPT = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("client", sys.argv[1])
+client = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(client)
+model, raw, w, h, out = sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+with client.WorkerClient(sys.argv[2].split("|")) as worker:
+    with client.SharedFrame(w, h, 4, origin="bottom") as plate, client.SharedFrame(w, h, 1) as alpha:
+        with open(raw, "rb") as f:
+            plate.buffer[:] = memoryview(f.read()).cast("f")
+        worker.matte(plate, outputs={"alpha": alpha}, model=model)
+        with open(out, "wb") as f:
+            f.write(alpha.buffer.tobytes())
+"""
+
+
+@pytest.mark.parametrize("minor", [10, 11, 12, 13])
+def test_vendored_client_in_a_bare_host_python(minor, models, tmp_path):
+    """The client file alone, in an interpreter with no numpy and no SDK, as a host embeds it."""
+    python = _python(minor)
+    if python is None:
+        pytest.skip(f"no Python 3.{minor} interpreter here")
+    plate = make_plate(64, 96)[0]
+    rgba = np.concatenate([plate, np.ones((64, 96, 1), np.float32)], axis=-1)
+    rgba[::-1].astype(np.float32).tofile(tmp_path / "plate.f32")  # bottom-up, as Blender keeps it
+    proc = subprocess.run([python, "-I", "-c", HOST_SCRIPT, client_module.__file__, "|".join(WORKER),
+                           str(models["free"]), str(tmp_path / "plate.f32"), "96", "64", str(tmp_path / "alpha.f32")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    alpha = np.fromfile(tmp_path / "alpha.f32", np.float32).reshape(64, 96)
+    np.testing.assert_array_equal(alpha, Matter.load(models["free"], device="cpu").matte(plate).alpha)

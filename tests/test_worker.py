@@ -1,0 +1,217 @@
+"""``matte-sdk worker`` on the wire: a real worker subprocess spoken to in raw newline-delimited JSON."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_plate, write_exr
+from matte_sdk import Matter, read_image
+
+
+class RawWorker:
+    """A worker process and its event lines, with a timeout on every wait (a broken worker fails, never hangs)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "matte_sdk", "worker", *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.events: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [self.events.put(json.loads(line)) for line in self.proc.stdout],
+                         daemon=True).start()
+        self.stderr: list[str] = []
+        self._stderr_reader = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True)
+        self._stderr_reader.start()
+
+    def wait(self) -> int:
+        """The exit status, once the process has ended and its stderr is read to the end."""
+        status = self.proc.wait(60)
+        self._stderr_reader.join(60)
+        return status
+
+    def send(self, **request) -> None:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+
+    def send_raw(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def next(self, timeout: float = 120) -> dict:
+        return self.events.get(timeout=timeout)
+
+    def finish(self, rid: str) -> tuple[list[dict], dict]:
+        """(progress events, final done/error event) of request ``rid``."""
+        progress = []
+        while True:
+            event = self.next()
+            if event.get("id") != rid:
+                continue
+            if event["event"] == "progress":
+                progress.append(event)
+            else:
+                return progress, event
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(30)
+
+
+@pytest.fixture
+def worker():
+    w = RawWorker()
+    ready = w.next()
+    assert ready["event"] == "ready" and ready["protocol"] == 1 and ready["pid"] == w.proc.pid
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def sequence(tmp_path) -> dict[str, Path]:
+    """Three 96×128 float plates (plate.0001-0003.exr) and one still trimap."""
+    for frame in (1, 2, 3):
+        write_exr(tmp_path / f"plate.{frame:04d}.exr", make_plate(96, 128, seed=frame)[0], fmt="float")
+    trimap = make_plate(96, 128)[1]
+    return {"plate": tmp_path / "plate.####.exr", "trimap": write_exr(tmp_path / "trimap.exr", trimap, fmt="float",
+                                                                      channels=["Y"])}
+
+
+def _alpha(model: Path, plate: Path, trimap: Path) -> np.ndarray:
+    return Matter.load(model, device="cpu").matte(read_image(plate), read_image(trimap)).alpha
+
+
+def test_file_request_writes_the_sdks_alpha(worker, models, plate_files, tmp_path):
+    out = tmp_path / "alpha.exr"
+    worker.send(id="a", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
+                outputs={"alpha": str(out)}, model=str(models["trimap"]), device="cpu")
+    progress, done = worker.finish("a")
+    assert done["event"] == "done" and done["frames"] == 1 and done["device"] == "cpu"
+    fractions = [p["progress"] for p in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and progress[-1]["outputs"] == [str(out)]
+    np.testing.assert_array_equal(read_image(out).pixels[..., 0],
+                                  _alpha(models["trimap"], plate_files["plate"], plate_files["trimap"]))
+
+
+def test_sequence_with_a_still_trimap(worker, models, sequence, tmp_path):
+    worker.send(id="s", op="matte", plate=str(sequence["plate"]), trimap=str(sequence["trimap"]), frames="1-3",
+                outputs={"alpha": str(tmp_path / "m.%04d.exr")}, model=str(models["trimap"]))
+    progress, done = worker.finish("s")
+    assert done["event"] == "done" and done["frames"] == 3
+    assert [p["frame"] for p in progress if "outputs" in p] == [1, 2, 3]
+    for frame in (1, 2, 3):
+        want = _alpha(models["trimap"], sequence["plate"].with_name(f"plate.{frame:04d}.exr"), sequence["trimap"])
+        np.testing.assert_array_equal(read_image(tmp_path / f"m.{frame:04d}.exr").pixels[..., 0], want)
+
+
+def test_shared_frames_bottom_up(worker, models, plate_files, tmp_path):
+    """Blender's layout: RGBA rows bottom-up in shared memory; alpha comes back in every channel."""
+    plate, trimap = read_image(plate_files["plate"]).pixels, read_image(plate_files["trimap"]).pixels[..., 0]
+    h, w = trimap.shape
+    rgba = np.concatenate([plate, np.ones((h, w, 1), np.float32)], axis=-1)[::-1]
+    frames = {"plate": rgba, "trimap": trimap[::-1, :, None], "alpha": np.zeros((h, w, 4), np.float32),
+              "fg": np.zeros((h, w, 4), np.float32)}
+    for name, a in frames.items():
+        np.ascontiguousarray(a, np.float32).tofile(tmp_path / f"{name}.f32")
+
+    def shared(name: str, channels: int) -> dict:
+        return {"shm": str(tmp_path / f"{name}.f32"), "width": w, "height": h, "channels": channels,
+                "origin": "bottom", "colorspace": "lin_rec709_scene"}
+
+    worker.send(id="m", op="matte", plate=shared("plate", 4), trimap=shared("trimap", 1),
+                outputs={"alpha": shared("alpha", 4), "foreground": shared("fg", 4)}, model=str(models["trimap"]))
+    assert worker.finish("m")[1]["event"] == "done"
+    alpha = np.fromfile(tmp_path / "alpha.f32", np.float32).reshape(h, w, 4)[::-1]
+    want = Matter.load(models["trimap"], device="cpu").matte(plate, trimap)
+    for channel in range(4):
+        np.testing.assert_array_equal(alpha[..., channel], want.alpha)
+    fg = np.fromfile(tmp_path / "fg.f32", np.float32).reshape(h, w, 4)[::-1]
+    np.testing.assert_allclose(fg[..., :3], want.foreground, atol=1e-6)
+    np.testing.assert_array_equal(fg[..., 3], want.alpha)
+
+
+def test_engines_stay_loaded_between_requests(worker, models, plate_files, tmp_path):
+    for k in range(3):
+        worker.send(id=f"r{k}", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
+                    outputs={"alpha": str(tmp_path / f"a{k}.exr")}, model=str(models["trimap"]), device="cpu")
+        assert worker.finish(f"r{k}")[1]["event"] == "done"
+    worker.send(id="st", op="status")
+    status = worker.finish("st")[1]
+    assert status["engines"] == [{"model": str(models["trimap"].resolve()), "device": "cpu", "tile": 64}]
+    worker.send(id="bye", op="shutdown")
+    assert worker.finish("bye")[1]["event"] == "done"
+    assert worker.wait() == 0
+    assert sum("worker: loaded" in line for line in worker.stderr) == 1
+
+
+def test_errors_are_tagged_and_the_worker_lives_on(worker, models, plate_files, tmp_path):
+    worker.send_raw("{not json")
+    event = worker.next()
+    assert event["event"] == "error" and event["id"] is None and event["code"] == "bad_request"
+    worker.send(op="matte")
+    assert worker.next()["code"] == "bad_request"
+    worker.send(id=7, op="cancel", target=["not", "an", "id"])
+    assert worker.finish(7)[1] == {"event": "done", "id": 7, "cancelled": False}
+    worker.send(id="u", op="fly")
+    assert worker.finish("u")[1]["code"] == "bad_request"
+    worker.send(id="p", op="matte", outputs={"alpha": str(tmp_path / "a.exr")})
+    assert "needs a plate" in worker.finish("p")[1]["message"]
+    missing = tmp_path / "missing.exr"
+    worker.send(id="m", op="matte", plate=str(missing), outputs={"alpha": str(tmp_path / "a.exr")},
+                model=str(models["trimap"]))
+    error = worker.finish("m")[1]
+    assert error["code"] == "input" and str(missing) in error["message"] and "does not exist" in error["message"]
+    worker.send(id="o", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
+                outputs={"alpha": str(plate_files["plate"])}, model=str(models["trimap"]))
+    error = worker.finish("o")[1]
+    assert error["code"] == "input" and "refusing to overwrite" in error["message"]
+    worker.send(id="d", op="matte", plate=str(plate_files["plate"]), outputs={"alpha": str(tmp_path / "a.exr")},
+                model=str(models["trimap"]), device="cuda")
+    assert worker.finish("d")[1]["code"] in ("device", "input")  # never a silent CPU run
+    worker.send(id="ok", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
+                outputs={"alpha": str(tmp_path / "a.exr")}, model=str(models["trimap"]))
+    assert worker.finish("ok")[1]["event"] == "done"
+
+
+def test_cancel_running_and_queued(worker, models, tmp_path):
+    for frame in (1, 2, 3):  # 256 tiles a frame: far more work than it takes the cancel to arrive
+        write_exr(tmp_path / f"big.{frame:04d}.exr", make_plate(1024, 1024, seed=frame)[0], fmt="half")
+    plate = str(tmp_path / "big.####.exr")
+    worker.send(id="run", op="matte", plate=plate, outputs={"alpha": str(tmp_path / "a.####.exr")},
+                model=str(models["free"]), tile=64)
+    worker.send(id="queued", op="matte", plate=plate, outputs={"alpha": str(tmp_path / "b.####.exr")},
+                model=str(models["free"]), tile=64)
+    while worker.next()["event"] != "progress":
+        pass
+    worker.send(id="c1", op="cancel", target="queued")
+    worker.send(id="c2", op="cancel", target="run")
+    worker.send(id="c3", op="cancel", target="nothing")
+    finals = {}
+    while len(finals) < 5:
+        event = worker.next()
+        if event["event"] != "progress":
+            finals[event["id"]] = event
+    assert finals["run"]["code"] == "cancelled" and finals["queued"]["code"] == "cancelled"
+    assert finals["c1"]["cancelled"] and finals["c2"]["cancelled"] and not finals["c3"]["cancelled"]
+    assert not (tmp_path / "a.0003.exr").exists() and not (tmp_path / "b.0001.exr").exists()
+
+
+def test_recurrent_state_starts_fresh_each_request(worker, models, sequence, tmp_path):
+    for rid in ("one", "two"):
+        worker.send(id=rid, op="matte", plate=str(sequence["plate"]), frames="1-3",
+                    outputs={"alpha": str(tmp_path / f"{rid}.####.exr")}, model=str(models["recurrent"]))
+        assert worker.finish(rid)[1]["event"] == "done"
+    for frame in (1, 2, 3):
+        one = read_image(tmp_path / f"one.{frame:04d}.exr").pixels
+        np.testing.assert_array_equal(one, read_image(tmp_path / f"two.{frame:04d}.exr").pixels)
+
+
+def test_end_of_input_stops_the_worker(worker):
+    worker.proc.stdin.close()
+    assert worker.wait() == 0
