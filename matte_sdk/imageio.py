@@ -131,16 +131,17 @@ def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[
 
 
 def write_image(path: str | os.PathLike, pixels: np.ndarray, *, channels: Sequence[str] | None = None,
-                like: Image | None = None, colorspace: str | None = None) -> Path:
+                like: Image | None = None, colorspace: str | None = None, pixel_type: str | None = None) -> Path:
     """Write H×W or H×W×C float pixels atomically (temp file in the same folder, then rename).
 
-    The pixel type follows the extension (:data:`OUTPUT_FORMATS`). ``like`` lends its metadata and its
+    The pixel type follows the extension (:data:`OUTPUT_FORMATS`) unless ``pixel_type`` names one
+    (``half``, ``float``, ``uint8``, ``uint16``). ``like`` lends its metadata and its
     data/display windows. ``colorspace`` says what space colour pixels are in (None: data, e.g. alpha);
     integer formats get colour converted to sRGB, float formats keep it and record it as
     ``oiio:ColorSpace``.
     """
     path = Path(path)
-    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    fmt = pixel_type or OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path}: cannot write '{path.suffix}' files (use {', '.join(OUTPUT_FORMATS)})")
     pixels = np.asarray(pixels, dtype=np.float32)
@@ -148,11 +149,11 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, *, channels: Sequen
         pixels = pixels[..., None]
     h, w, c = pixels.shape
     channels = list(channels or {1: ["A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}[c])
-    if colorspace is not None and fmt != "float":
+    if colorspace is not None and fmt not in FLOAT_FORMATS:
         rgb = colour.convert(pixels[..., :3], colorspace, colour.SRGB)
         pixels = np.concatenate([rgb, pixels[..., 3:]], axis=-1)
         colorspace = colour.SRGB
-    if fmt != "float":
+    if fmt not in FLOAT_FORMATS:
         pixels = np.nan_to_num(pixels, nan=0.0)  # integer files cannot hold NaN; OIIO clamps the rest
     spec = oiio.ImageSpec(like.spec) if like is not None else oiio.ImageSpec(w, h, c, fmt)
     if like is not None:
