@@ -97,7 +97,8 @@ class Matter:
         :class:`~matte_sdk.errors.DeviceError` if that provider is not really active.
         """
         path = default_model() if model is None else Path(model)
-        return cls(open_engine(path, device=device, **engine_options), tile=tile, batch=batch)
+        engine = open_engine(path, device=device, tile=tile, batch=batch, **engine_options)
+        return cls(engine, tile=tile, batch=batch)
 
     @property
     def device(self) -> str:

@@ -57,3 +57,20 @@ def test_unknown_device_and_missing_model(models, tmp_path):
         Matter.load(models["trimap"], device="gpu")
     with pytest.raises(InputError, match="model file does not exist"):
         Matter.load(tmp_path / "none.onnx")
+
+
+def test_tensorrt_provider_options_cover_the_tiles(models):
+    import onnx
+
+    spec, model = ortengine.read_spec(models["trimap"])
+    options = ortengine.trt_provider_options(spec, model, tile=100, batch=3)
+    # tile 100 rounds up to the model's size multiple (8): 104; min is the multiple itself
+    assert options["trt_profile_min_shapes"] == "input:1x4x8x8"
+    assert options["trt_profile_opt_shapes"] == "input:1x4x104x104"
+    assert options["trt_profile_max_shapes"] == "input:3x4x104x104"
+    assert options["trt_engine_cache_enable"] and not options["trt_fp16_enable"]
+    half = onnx.load(str(models["trimap"]))
+    half.graph.initializer[0].data_type = onnx.TensorProto.FLOAT16
+    assert ortengine.trt_provider_options(spec, half, tile=None, batch=1)["trt_fp16_enable"]
+    rec_spec, rec_model = ortengine.read_spec(models["recurrent"])
+    assert "trt_profile_max_shapes" not in ortengine.trt_provider_options(rec_spec, rec_model, None, 1)

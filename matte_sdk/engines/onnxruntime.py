@@ -23,6 +23,7 @@ from ..contract import CONTRACT_KEY, ModelSpec
 from ..errors import DeviceError, ModelContractError
 from ..hookspecs import hookimpl
 from .base import Engine
+from .profiles import cache_dir, profile
 
 PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -90,6 +91,23 @@ def _fixed_batch(model: onnx.ModelProto, spec: ModelSpec) -> int | None:
     return None
 
 
+def trt_provider_options(spec: ModelSpec, model: onnx.ModelProto, tile: int | None, batch: int) -> dict[str, Any]:
+    """TensorRT execution-provider options: engine and timing caches, fp16 for fp16 graphs, and an
+    optimisation profile covering the tiles :class:`~matte_sdk.Matter` feeds (recurrent models: dynamic)."""
+    options: dict[str, Any] = {
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache_dir() / "onnxruntime"),
+        "trt_timing_cache_enable": True,
+        "trt_fp16_enable": any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer),
+    }
+    if not spec.recurrent:
+        prof = profile(spec, tile=tile or spec.tile, max_size=spec.max_size or spec.tile, max_batch=batch)
+        for k, key in enumerate(("min", "opt", "max")):
+            options[f"trt_profile_{key}_shapes"] = ",".join(
+                f"{name}:{'x'.join(map(str, shapes[k]))}" for name, shapes in prof.shapes.items())
+    return options
+
+
 class OnnxRuntimeEngine(Engine):
     """Runs ``.onnx`` models with ONNX Runtime."""
 
@@ -105,8 +123,9 @@ class OnnxRuntimeEngine(Engine):
         self._outputs = [o.name for o in session.get_outputs()]
 
     @classmethod
-    def open(cls, path: Path, device: str = "auto", *, threads: int = 0,
+    def open(cls, path: Path, device: str = "auto", *, tile: int | None = None, batch: int = 1, threads: int = 0,
              trt_options: Mapping[str, Any] | None = None, **_: Any) -> "OnnxRuntimeEngine":
+        """Open ``path``; ``tile``/``batch`` shape the TensorRT profile, ``trt_options`` override its options."""
         ort = _ort()
         spec, model = read_spec(path)
         wanted = ["tensorrt", "cuda", "cpu"] if device == "auto" else [device]
@@ -116,7 +135,7 @@ class OnnxRuntimeEngine(Engine):
         providers: list[Any] = []
         for d in usable:
             if d == "tensorrt":
-                providers.append((PROVIDERS[d], dict(trt_options or {})))
+                providers.append((PROVIDERS[d], {**trt_provider_options(spec, model, tile, batch), **(trt_options or {})}))
             else:
                 providers.append(PROVIDERS[d])
         if "cpu" not in usable:

@@ -1,0 +1,5 @@
+"""Network definitions trained by this project."""
+
+from .mattenet import MatteNet
+
+__all__ = ["MatteNet"]

@@ -1,0 +1,76 @@
+"""fp16 graphs with fp32 inputs and outputs, through ONNX Runtime's float16 converter.
+
+``onnxruntime.transformers.float16.convert_float_to_float16(model, keep_io_types=True)`` stores weights
+and runs arithmetic in fp16 and inserts Casts at the graph's edges, so callers keep feeding float32.
+(onnxconverter-common's converter produced graphs that fail to load: Cast/Concat type mismatches.)
+Two repairs follow the converter: it appends its input Casts after the nodes that use them (ONNX Runtime
+doesn't mind; the ONNX checker and TensorRT's parser need topological order), and when several blocked
+nodes (e.g. Resize, whose scales stay fp32) read one value it inserts the same Cast once per reader,
+breaking single assignment. Identical duplicates are dropped and the nodes re-sorted.
+"""
+
+from __future__ import annotations
+
+import onnx
+
+from .errors import ExportError, reason
+
+
+def _referenced(node: onnx.NodeProto) -> set[str]:
+    """Names a node reads, including outer-scope names used inside its subgraphs (If, Loop, Scan)."""
+    names = {n for n in node.input if n}
+    for attr in node.attribute:
+        for graph in [attr.g] if attr.HasField("g") else list(attr.graphs):
+            local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+            for inner in graph.node:
+                local.update(inner.output)
+                names.update(n for n in _referenced(inner) if n not in local)
+    return names
+
+
+def drop_duplicate_nodes(graph: onnx.GraphProto) -> None:
+    """Remove nodes identical (op, inputs, attributes) to an earlier node producing the same outputs."""
+    seen: dict[tuple[str, ...], onnx.NodeProto] = {}
+    keep = []
+    for node in graph.node:
+        first = seen.setdefault(tuple(node.output), node)
+        if first is not node and (first.op_type, first.domain, list(first.input), list(first.attribute)) == \
+                (node.op_type, node.domain, list(node.input), list(node.attribute)):
+            continue
+        keep.append(node)
+    if len(keep) != len(graph.node):
+        del graph.node[:]
+        graph.node.extend(keep)
+
+
+def topological_sort(graph: onnx.GraphProto) -> None:
+    """Reorder ``graph.node`` so every node follows the nodes producing its inputs (stable otherwise)."""
+    producer = {out: k for k, node in enumerate(graph.node) for out in node.output if out}
+    needs = [{producer[n] for n in _referenced(node) if n in producer} for node in graph.node]
+    order: list[int] = []
+    done: set[int] = set()
+    while len(order) < len(needs):
+        ready = [k for k in range(len(needs)) if k not in done and needs[k] <= done]
+        if not ready:
+            raise ValueError("the graph has a cycle")
+        order.extend(ready)
+        done.update(ready)
+    nodes = [graph.node[k] for k in order]
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """An fp16 copy of ``model`` with fp32 inputs and outputs, nodes in topological order."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    try:
+        converted = convert_float_to_float16(copy, keep_io_types=True)
+        drop_duplicate_nodes(converted.graph)
+        topological_sort(converted.graph)
+        onnx.checker.check_model(converted)
+    except Exception as exc:
+        raise ExportError(f"fp16 conversion failed: {reason(exc)}") from None
+    return converted

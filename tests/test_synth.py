@@ -1,0 +1,67 @@
+"""Invariants of the procedural training data (matte_sdk_converters.training.synth)."""
+
+import numpy as np
+import pytest
+
+from matte_sdk_converters.training import synth
+
+SEEDS = range(12)  # enough to draw every layer kind, motion blur and defocus at least once
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return [synth.generate(seed, SIZE) for seed in SEEDS]
+
+
+def test_shapes_and_ranges(samples):
+    for s in samples:
+        assert s.image.shape == s.fg.shape == s.bg.shape == (SIZE, SIZE, 3)
+        assert s.alpha.shape == s.trimap.shape == (SIZE, SIZE)
+        assert s.alpha.min() >= 0 and s.alpha.max() <= 1
+        assert s.image.min() >= 0 and s.image.max() <= 1
+        assert np.array_equal(s.image, np.round(s.image * 255) / 255)  # 8-bit, like a photograph
+        assert np.isfinite(s.fg).all() and np.isfinite(s.bg).all()
+
+
+def test_alpha_is_varied(samples):
+    fractional = [((s.alpha > 0) & (s.alpha < 1)).mean() for s in samples]
+    assert min(fractional) > 0  # every sample has something to matte
+    assert any((s.alpha == 1).mean() > 0.05 for s in samples)  # and most have a solid core
+
+
+def test_image_is_the_exact_composite(samples):
+    for s in samples:
+        clean = synth.srgb_encode(s.alpha[..., None] * s.fg + (1 - s.alpha[..., None]) * s.bg)
+        # only sensor noise (6 sigma) and 8-bit rounding separate the image from the composite
+        assert np.abs(s.image - clean).max() <= 6 * s.noise + 0.5 / 255 + 1e-5
+
+
+def test_trimap_is_consistent_with_alpha(samples):
+    for s in samples:
+        assert set(np.unique(s.trimap)) <= {0.0, 0.5, 1.0}
+        assert (s.alpha[s.trimap == 1] == 1).all()
+        assert (s.alpha[s.trimap == 0] == 0).all()
+        assert (s.trimap[(s.alpha > 0) & (s.alpha < 1)] == 0.5).all()
+
+
+def test_wide_trimaps_leave_more_unknown():
+    rng = np.random.default_rng(0)
+    alpha = np.zeros((SIZE, SIZE), np.float32)
+    alpha[32:96, 32:96] = 1
+    narrow = [(synth.make_trimap(rng, alpha, wide=False) == 0.5).mean() for _ in range(5)]
+    wide = [(synth.make_trimap(rng, alpha, wide=True) == 0.5).mean() for _ in range(5)]
+    assert np.mean(wide) > 2 * np.mean(narrow) > 0
+
+
+def test_deterministic_per_seed():
+    a, b, c = synth.generate(7, 96), synth.generate(7, 96), synth.generate(8, 96)
+    for field in ("image", "alpha", "trimap", "fg", "bg"):
+        assert np.array_equal(getattr(a, field), getattr(b, field))
+    assert not np.array_equal(a.alpha, c.alpha)
+
+
+def test_srgb_round_trip():
+    x = np.linspace(0, 1, 1001, dtype=np.float32)
+    assert np.allclose(synth.srgb_decode(synth.srgb_encode(x)), x, atol=1e-6)
+    assert synth.srgb_encode(np.float32(0.0031308)) == pytest.approx(0.04045, abs=1e-5)

@@ -1,0 +1,66 @@
+"""The training recipe runs, checkpoints and resumes; checkpoints export to a valid ONNX model."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from matte_sdk.contract import CONTRACT_KEY, ModelSpec
+from matte_sdk_converters.archs.mattenet import MatteNet, macs_per_pixel, receptive_radius
+from matte_sdk_converters.training import export, train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    cfg = json.loads(train.DEFAULT_CONFIG.read_text())
+    cfg.update(sample_size=64, batch=2, buffer=4, fresh_per_step=1, warmup_steps=1, total_steps=10,
+               checkpoint_every_s=0, snapshot_every_steps=2, log_every_steps=1)
+    run = tmp_path_factory.mktemp("run")
+    train.train(cfg, run, resume=False, max_steps=2)
+    train.train(cfg, run, resume=True, max_steps=3)
+    return run
+
+
+def test_train_checkpoints_and_resumes(tiny_run):
+    state = torch.load(tiny_run / "last.pt", weights_only=True)
+    assert state["step"] == 3
+    assert (tiny_run / "step-2.pt").exists()
+    log = (tiny_run / "log.txt").read_text()
+    assert "start at step 2" in log and "stopped at step 3" in log
+    losses = [float(line.split()[5]) for line in log.splitlines() if line.startswith("step ")]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+
+
+def test_export_goes_through_convert_with_contract(tiny_run, tmp_path):
+    out, half = tmp_path / "m.onnx", tmp_path / "m16.onnx"
+    assert export.export(tiny_run / "last.pt", out, half, note="test") == [out, half]
+    session = ort.InferenceSession(str(half), providers=["CPUExecutionProvider"])
+    spec = ModelSpec.from_json(session.get_modelmeta().custom_metadata_map[CONTRACT_KEY])
+    spec.check_graph([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()], "m16")
+    assert spec.needs_trimap and spec.size_multiple == 32 and spec.licence == "Apache-2.0"
+    assert spec.context >= receptive_radius(train.load_checkpoint(tiny_run / "last.pt"))
+    assert spec.provenance["steps"] == 3 and spec.provenance["precision"] == "fp16"
+    assert session.get_inputs()[0].type == "tensor(float)"  # fp16 model keeps fp32 inputs
+
+
+def test_perfect_prediction_has_zero_loss():
+    gt = torch.rand(2, 1, 32, 32)
+    b = {"alpha": gt, "trimap": torch.full_like(gt, 0.5), "fg": torch.rand(2, 3, 32, 32), "bg": torch.rand(2, 3, 32, 32)}
+    assert all(float(v) == 0 for v in train.losses(gt, b).values())
+    assert all(float(v) > 0 for v in train.losses(1 - gt, b).values())
+
+
+def test_network_is_small_cheap_and_overrides_known_regions():
+    model = MatteNet().eval()
+    assert sum(p.numel() for p in model.parameters()) * 4 < 20e6
+    assert macs_per_pixel(model) < 10_000
+    x = torch.randn(1, 4, 64, 96)
+    x[:, 3] = torch.randint(0, 3, (64, 96)) / 2
+    with torch.no_grad():
+        alpha = model(x)[0, 0]
+    tri = x[0, 3]
+    assert torch.equal(alpha[tri == 1], torch.ones_like(alpha[tri == 1]))
+    assert torch.equal(alpha[tri == 0], torch.zeros_like(alpha[tri == 0]))
+    assert alpha.min() >= 0 and alpha.max() <= 1
