@@ -17,6 +17,7 @@ import onnx
 from matte_sdk import __version__
 from matte_sdk.atomic import write_bytes
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
+from matte_sdk.engines.profiles import profile
 from matte_sdk.engines.tensorrt import sidecar_path, tensorrt_problem
 from matte_sdk.imageio import same_file
 
@@ -212,7 +213,7 @@ def _write_engine(request: Request, out: Path, described: ModelSpec, graphs: dic
     from . import tensorrt
 
     geometry = tensorrt.state_geometry(described, checks) if described.recurrent else None
-    prof = tensorrt.profile(described, tile=described.tile, max_size=request.max_size,
+    prof = profile(described, tile=described.tile, max_size=request.max_size,
                             max_batch=request.max_batch, states=geometry)
     built = tensorrt.engine({k: g.SerializeToString() for k, g in graphs.items()}, prof, precision, log)
     # Matter rounds the tile up to the size multiple, as the profile does; whole frames need a size cap.

@@ -20,7 +20,7 @@ from typing import Callable, Mapping
 
 from matte_sdk.atomic import write_bytes
 from matte_sdk.contract import ModelSpec
-from matte_sdk.engines.profiles import Profile, Shape, cache_dir, profile
+from matte_sdk.engines.profiles import Profile, cache_dir
 from matte_sdk.engines.tensorrt import compute_capability, tensorrt_problem
 
 from .errors import ConversionError

@@ -218,7 +218,7 @@ class _Parser:
             if i.role == "state" and i.output not in names:
                 raise self.fail(f"input {i.name!r}", f"pairs with output {i.output!r}, which is not described")
         opt: dict[str, Any] = {}
-        for key, kind in (("size_multiple", int), ("min_size", int), ("tile", int), ("context", int)):
+        for key in ("size_multiple", "min_size", "tile", "context"):
             if key in data:
                 opt[key] = self.check(data[key], key, int)
                 if opt[key] < (0 if key == "context" else 1):

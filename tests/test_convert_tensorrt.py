@@ -17,6 +17,7 @@ import torch
 from onnx import TensorProto, helper
 
 from convert_support import SMALL, convert, leftovers
+from matte_sdk.engines import profiles
 from matte_sdk.engines.profiles import outside
 from matte_sdk.engines.tensorrt import TensorRTEngine, check_build, sidecar_path, tensorrt_problem
 from matte_sdk.errors import DeviceError, ModelContractError
@@ -49,7 +50,7 @@ def test_tiled_profile_covers_every_tile_matter_runs(models):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         matter = Matter.load(models["trimap"], device="cpu", batch=3)
-    prof = trt_build.profile(matter.spec, tile=matter.spec.tile, max_size=4096, max_batch=3)
+    prof = profiles.profile(matter.spec, tile=matter.spec.tile, max_size=4096, max_batch=3)
     m, tile = matter.spec.size_multiple, -(-matter.spec.tile // matter.spec.size_multiple) * matter.spec.size_multiple
     assert prof.shapes["input"] == ((1, 4, m, m), (1, 4, tile, tile), (3, 4, tile, tile))
     seen = _recording(matter)
@@ -74,7 +75,7 @@ def test_recurrent_profile_covers_states_matter_feeds(tmp_path, capsys):
     geometry = trt_build.state_geometry(conventions.spec, checks)
     assert {name: g[0] for name, g in geometry.items()} == {"r1i": 4, "r2i": 8, "r3i": 12, "r4i": 16}
     spec = conventions.description("rvm", "MIT", {})
-    prof = trt_build.profile(spec, tile=spec.tile, max_size=400, max_batch=1, states=geometry)
+    prof = profiles.profile(spec, tile=spec.tile, max_size=400, max_batch=1, states=geometry)
     assert prof.shapes["r1i"][0] == (1, 1, 1, 1)  # the initial zeros
 
     with warnings.catch_warnings():
@@ -98,18 +99,18 @@ def test_build_plan_by_tensorrt_version():
 
 def test_cache_key_changes_with_every_ingredient(monkeypatch, tmp_path):
     spec = get_preset("trimap").conventions().spec
-    prof = trt_build.profile(spec, tile=1024, max_size=4096, max_batch=4)
+    prof = profiles.profile(spec, tile=1024, max_size=4096, max_batch=4)
     base = ("ab" * 32, prof, "fp16", "8.9", "10.9.0")
     key = trt_build.cache_key(*base)
     assert key == trt_build.cache_key(*base)
     variants = [("cd" * 32, prof, "fp16", "8.9", "10.9.0"),
-                ("ab" * 32, trt_build.profile(spec, tile=512, max_size=4096, max_batch=4), "fp16", "8.9", "10.9.0"),
+                ("ab" * 32, profiles.profile(spec, tile=512, max_size=4096, max_batch=4), "fp16", "8.9", "10.9.0"),
                 ("ab" * 32, prof, "fp32", "8.9", "10.9.0"),
                 ("ab" * 32, prof, "fp16", "9.0", "10.9.0"),
                 ("ab" * 32, prof, "fp16", "8.9", "11.0.0")]
     assert len({key, *(trt_build.cache_key(*v) for v in variants)}) == 6
     monkeypatch.setenv("MATTE_SDK_CACHE", str(tmp_path))
-    assert trt_build.cache_dir() == tmp_path / "tensorrt"
+    assert profiles.cache_dir() == tmp_path / "tensorrt"
 
 
 def _unsorted_graph_with_duplicate_casts() -> onnx.ModelProto:

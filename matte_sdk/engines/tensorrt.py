@@ -17,7 +17,7 @@ import ctypes
 import functools
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
