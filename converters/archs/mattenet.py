@@ -4,7 +4,9 @@ Input ``N×4×H×W``: RGB (sRGB-encoded, 0–1, ImageNet mean/std) concatenated 
 {0, 0.5, 1}; H and W multiples of 32. Output ``N×1×H×W`` alpha in [0, 1], with the trimap's known regions
 copied through exactly.
 
-Design for cheap, tileable inference on CPUs:
+Alpha starts from a classical colour-sampling prior computed in the graph (:func:`colour_prior`) and a
+small U-Net learns corrections to it (see :meth:`MatteNet.raw`). Design for cheap, tileable inference on
+CPUs:
 - a U-Net whose full-resolution work is a thin refinement head; the encoder starts from a 2×2
   space-to-depth of the input, so no wide convolution runs at full resolution;
 - context from dilated convolutions at 1/16 scale instead of global pooling, so the receptive field is
@@ -17,6 +19,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+#: The input's RGB normalisation (ImageNet statistics), needed to recover colours for the prior.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -41,10 +47,38 @@ class _Up(nn.Module):
         return self.fuse(torch.cat([x, skip], 1))
 
 
+def colour_prior(x: torch.Tensor, levels: int = 6) -> torch.Tensor:
+    """Classical colour-sampling features from the network input: N×4×H×W → N×4×H×W.
+
+    The known foreground and background colours are spread into the unknown region by pull-push
+    (normalised averaging over a 2× pyramid of ``levels`` levels, each coarser level weighted half as
+    much, so the nearest known colours dominate). Each pixel's colour is then projected on the line
+    between its estimated foreground ``F`` and background ``B`` colour. Returns
+    ``[alpha_hat, |F - B|, foreground support, background support]``. Fixed arithmetic, no weights;
+    pooling stays aligned with the size multiple (``2**(levels-1)`` divides 32).
+    """
+    rgb = x[:, :3] * x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1) + x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    trimap = x[:, 3:4]
+    fg, bg = (trimap > 0.75).to(x.dtype), (trimap < 0.25).to(x.dtype)
+    pyramid = [torch.cat([rgb * fg, rgb * bg, fg, bg], 1)]
+    for _ in range(levels - 1):
+        pyramid.append(F.avg_pool2d(pyramid[-1], 2))
+    acc = pyramid[-1]
+    for level in reversed(pyramid[:-1]):
+        acc = level + 0.5 * F.interpolate(acc, scale_factor=2.0, mode="bilinear", align_corners=False)
+    support = acc[:, 6:8]
+    fg_rgb = acc[:, 0:3] / (support[:, 0:1] + 1e-6)
+    bg_rgb = acc[:, 3:6] / (support[:, 1:2] + 1e-6)
+    diff = fg_rgb - bg_rgb
+    alpha_hat = ((rgb - bg_rgb) * diff).sum(1, keepdim=True) / ((diff * diff).sum(1, keepdim=True) + 1e-3)
+    return torch.cat([alpha_hat.clamp(0.0, 1.0), diff.abs().sum(1, keepdim=True), support / (support + 0.01)], 1)
+
+
 class MatteNet(nn.Module):
     """Image + gray trimap → alpha. ``width`` scales every channel count."""
 
     SIZE_MULTIPLE = 32
+    PRIOR_LEVELS = 6
 
     def __init__(self, width: int = 8) -> None:
         super().__init__()
@@ -56,22 +90,36 @@ class MatteNet(nn.Module):
             _conv(8 * w, 12 * w, 2), _conv(12 * w, 12 * w), _conv(12 * w, 12 * w, dilation=2))
         self.d3 = _Up(12 * w, 6 * w, 8 * w, 6 * w)      # 1/8
         self.d2 = _Up(6 * w, 3 * w, 4 * w, 3 * w)       # 1/4
-        self.d1 = _Up(3 * w, 2 * w, 3 * w, 2 * w)       # 1/2
-        self.d0 = _Up(2 * w, w, 4, w)                   # 1/1, skip = the raw input
-        self.head = nn.Conv2d(w, 1, 3, padding=1)
+        self.d1 = _Up(3 * w, 2 * w, 3 * w + 4, 2 * w)   # 1/2, skip also takes the prior
+        self.coef = nn.Conv2d(2 * w, 4, 3, padding=1)   # 1/2: local linear colour model a·rgb + b
+        self.d0 = _Up(2 * w, w, 8, w)                   # 1/1, skip = input + prior
+        self.head = nn.Conv2d(w, 1, 3, padding=1)       # 1/1: residual detail
+        for layer in (self.coef, self.head):  # start as the colour prior exactly, learn corrections
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        trimap = x[:, 3:4]
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Unclamped alpha before the known regions are copied in (what training's losses see).
+
+        Alpha is the colour prior (:func:`colour_prior`) plus a correction that is a local linear
+        function of the pixel's colour, ``a·rgb + b`` (the colour-line model of closed-form matting),
+        with ``a`` and ``b`` predicted at half resolution and interpolated, so edges as fine as the
+        image's own come for free; a full-resolution convolution adds a residual.
+        """
+        prior = colour_prior(x, self.PRIOR_LEVELS)
         s1 = self.e1(F.pixel_unshuffle(x, 2))
         s2 = self.e2(s1)
         s3 = self.e3(s2)
         y = self.e4(s3)
         y = self.d3(y, s3)
         y = self.d2(y, s2)
-        y = self.d1(y, s1)
-        y = self.d0(y, x)
-        alpha = torch.sigmoid(self.head(y))
-        return known_override(alpha, trimap)
+        y = self.d1(y, torch.cat([s1, F.avg_pool2d(prior, 2)], 1))
+        coef = F.interpolate(self.coef(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        linear = (coef[:, :3] * x[:, :3]).sum(1, keepdim=True) + coef[:, 3:]
+        return prior[:, :1] + linear + self.head(self.d0(y, torch.cat([x, prior], 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])
 
 
 def known_override(alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
@@ -84,22 +132,23 @@ def known_override(alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
 def receptive_radius(model: MatteNet) -> int:
     """Theoretical receptive-field radius in input pixels (half-width beyond the centre pixel).
 
-    Walks the layers in order: a k×k conv with dilation d at stride s (relative to the input) adds
-    (k-1)/2·d·s; each 2× bilinear upsampling adds one coarse pixel; pixel_unshuffle adds one pixel.
+    The larger of two paths. Network: a k×k conv with dilation d at scale s adds (k-1)/2·d·s, each 2×
+    bilinear upsampling one coarse pixel, pixel_unshuffle one pixel. Colour prior: the coarsest
+    pull-push cell plus one coarse pixel per bilinear upsampling, then 7 px of half-resolution layers
+    (pooling, d1's conv, the coefficient conv, upsampling) on the way to the output.
     """
     radius, scale = 1, 2  # pixel_unshuffle(2): a 1/2-scale pixel covers 2 input pixels
     for stage in (model.e1, model.e2, model.e3, model.e4):
         for conv in (m for m in stage.modules() if isinstance(m, nn.Conv2d)):
-            if conv.stride[0] == 2:
-                radius += (conv.kernel_size[0] - 1) // 2 * conv.dilation[0] * scale
-                scale *= 2
-            else:
-                radius += (conv.kernel_size[0] - 1) // 2 * conv.dilation[0] * scale
-    for up in (model.d3, model.d2, model.d1, model.d0):
+            radius += (conv.kernel_size[0] - 1) // 2 * conv.dilation[0] * scale
+            scale *= conv.stride[0]
+    for _ in (model.d3, model.d2, model.d1, model.d0):
         radius += scale  # bilinear upsampling reaches one coarse pixel
         scale //= 2
         radius += scale  # the 3×3 fuse conv at the finer scale
-    return radius + 1  # the 3×3 head
+    levels = model.PRIOR_LEVELS
+    prior = 2 ** (levels - 1) + sum(2 ** level for level in range(1, levels)) + 7
+    return max(radius + 1, prior)
 
 
 def macs_per_pixel(model: nn.Module, size: tuple[int, int] = (256, 256)) -> float:

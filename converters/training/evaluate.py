@@ -39,12 +39,12 @@ def _quality() -> dict:
     return runpy.run_path(str(QUALITY))
 
 
-def score(model: Path, data: Path | None = None, limit: int | None = None) -> list[dict]:
-    """The quality benchmark's rows for ``model`` (a .pt checkpoint or an engine file), both trimaps."""
+def score(model: Path, data: Path | None = None, limit: int | None = None, weights: str = "ema") -> list[dict]:
+    """The quality benchmark's rows for ``model`` (a .pt checkpoint's ``weights``, or an engine file), both trimaps."""
     quality = _quality()
     with tempfile.TemporaryDirectory() as tmp:
         if model.suffix == ".pt":
-            model = export(model, Path(tmp) / "model.onnx", None)[0]
+            model = export(model, Path(tmp) / "model.onnx", None, weights=weights)[0]
         method = quality["model_method"](str(model), "cpu")
         return quality["benchmark"](data or quality["DEFAULT_DATA"], [method], ["trimap1", "trimap2"], limit,
                                     log=io.StringIO())
@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="dataset folder (default: the benchmark's)")
     ap.add_argument("--limit", type=int, help="only the first N images")
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--weights", choices=("ema", "model"), default="ema", help="which weights of a checkpoint")
     args = ap.parse_args(argv)
-    rows = score(args.model, args.data, args.limit)
+    rows = score(args.model, args.data, args.limit, args.weights)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     rows = sorted(rows + PUBLISHED, key=lambda r: r["trimap"])

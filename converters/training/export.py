@@ -51,10 +51,10 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
                    provenance={**spec.provenance, **provenance})
 
 
-def export(checkpoint: Path, output: Path, fp16: Path | None, note: str = "") -> list[Path]:
-    """Convert ``checkpoint``'s EMA weights to ``output`` (and ``fp16``); → the files written."""
+def export(checkpoint: Path, output: Path, fp16: Path | None, note: str = "", weights: str = "ema") -> list[Path]:
+    """Convert ``checkpoint``'s ``weights`` (``ema`` or ``model``) to ``output`` (and ``fp16``); → the files written."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    spec = describe(load_checkpoint(checkpoint), state["step"], state["config"], note)
+    spec = describe(load_checkpoint(checkpoint), state["step"], state["config"], f"{weights} weights. {note}".strip())
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         spec_file = Path(tmp) / "spec.json"
@@ -63,7 +63,7 @@ def export(checkpoint: Path, output: Path, fp16: Path | None, note: str = "") ->
             if out is not None:
                 written.append(convert(Request(
                     model=checkpoint, out=out, spec_file=spec_file, arch=ARCH,
-                    arch_kwargs={"width": state["config"]["width"]}, state_key="ema", fp16=half,
+                    arch_kwargs={"width": state["config"]["width"]}, state_key=weights, fp16=half,
                     name=NAME, licence="Apache-2.0")))
     return written
 
@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", type=Path, default=Path("matte_sdk/models/default.onnx"))
     ap.add_argument("--fp16", type=Path, help="also write an fp16 variant here")
     ap.add_argument("--note", default="", help="free text stored in the provenance (e.g. 'preliminary')")
+    ap.add_argument("--weights", choices=("ema", "model"), default="ema",
+                    help="the exponential moving average (default) or the optimiser's current weights")
     args = ap.parse_args(argv)
-    for path in export(args.checkpoint, args.output, args.fp16, args.note):
+    for path in export(args.checkpoint, args.output, args.fp16, args.note, args.weights):
         print(path)
     return 0
 

@@ -167,7 +167,7 @@ def body_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def strand_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | None) -> np.ndarray:
     """Coverage of hair/fur-like strands: anti-aliased curves growing out of ``body``'s edge (or anywhere)."""
     s = SUPERSAMPLE
-    n = int(rng.integers(30, 600))
+    n = int(rng.integers(10, rng.choice([100, 600])))
     if body is not None and (edge := (body > 0.1) & (body < 0.9)).sum() > 10:
         ys, xs = np.nonzero(edge)
         pick = rng.integers(0, len(ys), n)
@@ -340,7 +340,7 @@ def _layers(rng: np.random.Generator, h: int, w: int,
     alpha = np.zeros((h, w), np.float32)
     palette_srgb = rng.random(3) if hue is None else hue
     kinds = rng.choice(["hairy", "solid", "fur", "foliage", "translucent", "net", "strands"],
-                       p=[0.35, 0.1, 0.15, 0.15, 0.1, 0.05, 0.1])
+                       p=[0.3, 0.25, 0.1, 0.15, 0.08, 0.04, 0.08])
     body = body_layer(rng, h, w) if kinds in ("hairy", "solid", "fur", "foliage") else None
     layers: list[np.ndarray] = []
     if kinds == "translucent":

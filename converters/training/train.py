@@ -29,11 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..archs.mattenet import MatteNet
+from ..archs.mattenet import IMAGENET_MEAN, IMAGENET_STD, MatteNet, known_override
 from . import synth
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_CONFIG = Path(__file__).with_name("config.json")
 
 
@@ -164,7 +162,7 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
         model.train()
-        parts = losses(model(x), b)
+        parts = losses(known_override(model.raw(x), x[:, 3:4]), b)
         loss = sum(cfg["loss_weights"][k] * v for k, v in parts.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,78 @@
+"""The embedded default model: ships in the package, describes itself, and mattes a held-out composite."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from matte_sdk import Matter
+from matte_sdk.contract import CONTRACT_KEY, ModelSpec
+from matte_sdk.matter import default_model
+
+synth = pytest.importorskip("matte_sdk_converters.training.synth", reason="needs the convert extra (pillow, scipy)")
+
+HELD_OUT_SEEDS = (10**12 + 1, 10**12 + 2, 10**12 + 3)  # far from any training sample index
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_shipped_files_are_small():
+    fp32, fp16 = default_model(), default_model().with_name("default-fp16.onnx")
+    assert fp32.stat().st_size <= 20e6
+    assert fp16.stat().st_size < fp32.stat().st_size
+
+
+@pytest.mark.parametrize("name", ["default.onnx", "default-fp16.onnx"])
+def test_contract(name):
+    session = _session(default_model().with_name(name))
+    spec = ModelSpec.from_json(session.get_modelmeta().custom_metadata_map.get(CONTRACT_KEY), name)
+    spec.check_graph([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()], name)
+    (image, trimap), = (i.parts for i in spec.inputs)
+    assert image.encoding == "sRGB Encoded Rec.709 (sRGB)" and image.mean == (0.485, 0.456, 0.406)
+    assert trimap.trimap == "gray" and spec.size_multiple == 32
+    assert spec.context >= spec.provenance["receptive_field_radius_px"]
+    assert "generated" in spec.provenance["training_data"] and spec.licence == "Apache-2.0"
+    assert all(i.type == "tensor(float)" for i in session.get_inputs())  # fp16 keeps fp32 I/O
+
+
+@pytest.fixture(scope="module")
+def composites():
+    return [synth.generate(seed, 256) for seed in HELD_OUT_SEEDS]
+
+
+def _sad(alpha, sample):
+    unknown = sample.trimap == 0.5
+    return float(np.abs(alpha - sample.alpha)[unknown].sum())
+
+
+def test_default_model_beats_trivial_baseline(composites):
+    matter = Matter.load(device="cpu")  # no argument: the embedded model
+    ours = baseline = 0.0
+    for s in composites:
+        alpha = matter.matte(s.image, trimap=s.trimap, colorspace="srgb_tx").alpha
+        assert alpha.shape == s.alpha.shape and np.isfinite(alpha).all()
+        assert alpha.min() >= 0 and alpha.max() <= 1
+        assert (alpha[s.trimap == 1] == 1).all() and (alpha[s.trimap == 0] == 0).all()
+        ours += _sad(alpha, s)
+        baseline += _sad(np.full_like(s.alpha, 0.5), s)
+    assert ours < 0.5 * baseline
+
+
+def test_fp16_variant_agrees(composites):
+    s = composites[0]
+    a32 = Matter.load(device="cpu").matte(s.image, trimap=s.trimap, colorspace="srgb_tx").alpha
+    a16 = Matter.load(default_model().with_name("default-fp16.onnx"), device="cpu").matte(
+        s.image, trimap=s.trimap, colorspace="srgb_tx").alpha
+    assert np.abs(a32 - a16).max() < 0.05
+
+
+def test_tiles_match_one_pass():
+    """The description's context covers the receptive field: tiled and whole-frame alphas agree."""
+    s = synth.generate(HELD_OUT_SEEDS[0], 512)
+    plate = np.concatenate([s.image, s.image[:, :192]], 1)  # 512×704, not square
+    tri = np.concatenate([s.trimap, s.trimap[:, :192]], 1)
+    whole = Matter.load(device="cpu", tile=0).matte(plate, trimap=tri, colorspace="srgb_tx").alpha
+    tiled = Matter.load(device="cpu", tile=448).matte(plate, trimap=tri, colorspace="srgb_tx")
+    assert tiled.tiles_run + tiled.tiles_skipped > 1
+    assert np.abs(tiled.alpha - whole).max() < 1e-4
