@@ -1,10 +1,12 @@
 """Overlapping tiles with a context margin, blended with a raised-cosine weight so no seams show.
 
 Along each axis a plate of length L is cut into boxes of the tile size T, stepping by
-``T - 2 * context - feather``. Each box's *valid* span drops ``context`` pixels at every side that has a
+``T - 2 * context - feather`` rounded down to ``align`` (the model's size multiple), so that every box
+starts on the network's stride grid, as in a whole-frame pass. Each box's *valid* span drops ``context`` pixels at every side that has a
 neighbour (those pixels saw padding instead of image); neighbouring valid spans overlap by ``feather``
-pixels, where their weights ramp as sin² and cos² and so sum to one. The last box is shifted back to end
-at the border, so every box has the same shape and boxes batch together. A network whose receptive-field
+pixels, where their weights ramp as sin² and cos² and so sum to one. The last box starts at the first
+aligned offset that reaches the border, so all boxes but the last have the same shape and batch together;
+the last one is padded exactly as a whole frame is. A network whose receptive-field
 radius is at most ``context`` gives, on each valid span, exactly what it gives on the whole frame.
 """
 
@@ -55,20 +57,20 @@ def _ramp(n: int) -> np.ndarray:
     return np.sin(0.5 * np.pi * (np.arange(n) + 0.5) / n) ** 2
 
 
-def spans(length: int, tile: int, context: int, feather: int) -> list[Span]:
+def spans(length: int, tile: int, context: int, feather: int, align: int = 1) -> list[Span]:
     """Cut one axis into spans (see module docstring). One span if the axis fits in a tile."""
     if length <= tile:
         return [Span(0, length, 0, length, np.ones(length))]
-    step = tile - 2 * context - feather
+    step = (tile - 2 * context - feather) // align * align
     if step <= 0:
-        raise ValueError(f"tile {tile} is too small for context {context} and feather {feather}")
-    starts = list(range(0, length - tile, step)) + [length - tile]
+        raise ValueError(f"tile {tile} is too small for context {context}, feather {feather} and alignment {align}")
+    last = -(-(length - tile) // align) * align  # first aligned start whose box reaches the border
     out = []
-    for start in starts:
-        stop = start + tile
+    for start in list(range(0, last, step)) + [last]:
+        stop = min(start + tile, length)
         v0 = start + (context if start > 0 else 0)
         v1 = stop - (context if stop < length else 0)
-        w = np.zeros(tile)
+        w = np.zeros(stop - start)
         w[v0 - start:v1 - start] = 1.0
         ramp = _ramp(min(feather, (v1 - v0) // 2)) if feather else np.ones(0)
         if start > 0 and ramp.size:
@@ -79,10 +81,11 @@ def spans(length: int, tile: int, context: int, feather: int) -> list[Span]:
     return out
 
 
-def plan(height: int, width: int, tile: int, context: int, feather: int | None = None) -> list[Tile]:
+def plan(height: int, width: int, tile: int, context: int, feather: int | None = None, align: int = 1) -> list[Tile]:
     """Tiles covering a ``height`` × ``width`` plate; ``feather`` defaults to ``context // 2`` (at least 8)."""
     feather = max(8, context // 2) if feather is None else feather
-    return [Tile(y, x) for y in spans(height, tile, context, feather) for x in spans(width, tile, context, feather)]
+    rows, cols = spans(height, tile, context, feather, align), spans(width, tile, context, feather, align)
+    return [Tile(y, x) for y in rows for x in cols]
 
 
 class Blender:

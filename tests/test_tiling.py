@@ -6,11 +6,18 @@ import pytest
 from matte_sdk.tiling import Blender, plan, spans
 
 
-@pytest.mark.parametrize("length, tile, context, feather", [(1000, 256, 32, 16), (257, 256, 32, 16), (4096, 1024, 64, 32), (100, 256, 32, 16)])
-def test_spans_cover_every_pixel_with_positive_weight(length, tile, context, feather):
+@pytest.mark.parametrize("length, tile, context, feather, align", [
+    (1000, 256, 32, 16, 1), (257, 256, 32, 16, 1), (4096, 1024, 64, 32, 32), (100, 256, 32, 16, 32),
+    (1000, 256, 32, 16, 32), (4321, 1024, 128, 64, 32)])
+def test_spans_cover_every_pixel_with_positive_weight(length, tile, context, feather, align):
     total = np.zeros(length)
-    for s in spans(length, tile, context, feather):
-        assert s.stop - s.start == min(tile, length)
+    boxes = spans(length, tile, context, feather, align)
+    for s in boxes:
+        assert s.start % align == 0  # on the network's stride grid, as in one whole-frame pass
+        assert len(s.weight) == s.stop - s.start
+    assert {s.stop - s.start for s in boxes[:-1]} <= {min(tile, length)}  # all but the last batch together
+    assert boxes[-1].stop == length
+    for s in boxes:
         assert (s.weight[: s.valid_start - s.start] == 0).all() and (s.weight[s.valid_stop - s.start:] == 0).all()
         total[s.start:s.stop] += s.weight
     assert (total > 0).all()
