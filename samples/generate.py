@@ -19,7 +19,7 @@ from matte_sdk import colour, write_image
 from matte_sdk_converters.training import synth
 
 HERE = Path(__file__).parent
-SEED, SIZE, EXPOSURE = 115, 640, 1.6
+SEED, SIZE, EXPOSURE = 139, 640, 1.6
 
 
 def main() -> None:

@@ -69,12 +69,14 @@ def test_fp16_variant_agrees(composites):
 
 def test_tiles_match_one_pass():
     """The description's context covers the receptive field: tiled and whole-frame alphas agree."""
-    s = synth.generate(HELD_OUT_SEEDS[0], 512)
-    # 690×500: not square, not a multiple of 32, so the last tiles are not 448 wide and must still start
+    s = synth.generate(HELD_OUT_SEEDS[0], 640)
+    # 1010×850: not square, not a multiple of 32, so the last tiles are not 768 wide and must still start
     # on the network's 32-pixel stride grid to match one pass.
-    plate = np.concatenate([s.image, s.image[:, :178]], 1)[:500]
-    tri = np.concatenate([s.trimap, s.trimap[:, :178]], 1)[:500]
+    plate = np.concatenate([s.image, s.image[:, :370]], 1)
+    plate = np.concatenate([plate, plate[:210]], 0)
+    tri = np.concatenate([s.trimap, s.trimap[:, :370]], 1)
+    tri = np.concatenate([tri, tri[:210]], 0)
     whole = Matter.load(device="cpu", tile=0).matte(plate, trimap=tri, colorspace="srgb_tx").alpha
-    tiled = Matter.load(device="cpu", tile=448).matte(plate, trimap=tri, colorspace="srgb_tx")
+    tiled = Matter.load(device="cpu", tile=768).matte(plate, trimap=tri, colorspace="srgb_tx")
     assert tiled.tiles_run + tiled.tiles_skipped > 1
     assert np.abs(tiled.alpha - whole).max() < 1e-4

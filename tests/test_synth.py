@@ -65,3 +65,17 @@ def test_srgb_round_trip():
     x = np.linspace(0, 1, 1001, dtype=np.float32)
     assert np.allclose(synth.srgb_decode(synth.srgb_encode(x)), x, atol=1e-6)
     assert synth.srgb_encode(np.float32(0.0031308)) == pytest.approx(0.04045, abs=1e-5)
+
+
+def test_bundled_samples_are_what_their_recipe_generates():
+    """samples/generate.py must still reproduce the committed plates (the composite picture relies on it)."""
+    import runpy
+    from pathlib import Path
+
+    from matte_sdk import read_image
+
+    root = Path(__file__).resolve().parents[1] / "samples"
+    recipe = runpy.run_path(str(root / "generate.py"))
+    sample = synth.generate(recipe["SEED"], recipe["SIZE"])
+    np.testing.assert_array_equal(read_image(root / "alpha_gt.exr").pixels[..., 0], sample.alpha)
+    np.testing.assert_array_equal(read_image(root / "trimap.exr").pixels[..., 0], sample.trimap)

@@ -47,12 +47,15 @@ class _Up(nn.Module):
         return self.fuse(torch.cat([x, skip], 1))
 
 
-def colour_prior(x: torch.Tensor, levels: int = 6) -> torch.Tensor:
+def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> torch.Tensor:
     """Classical colour-sampling features from the network input: N×4×H×W → N×4×H×W.
 
     The known foreground and background colours are spread into the unknown region by pull-push
     (normalised averaging over a 2× pyramid of ``levels`` levels, each coarser level weighted half as
-    much, so the nearest known colours dominate). Each pixel's colour is then projected on the line
+    much, so the nearest known colours dominate). Empty cells of the coarsest level are first filled
+    from their neighbours, ``spread`` cells far (:func:`_spread`), so colours reach pixels up to
+    ``(spread + 1) · 2**(levels-1)`` px from the nearest known pixel; without it, wide unknown bands get no
+    estimate at all (black, in 32 px blocks). Each pixel's colour is then projected on the line
     between its estimated foreground ``F`` and background ``B`` colour. Returns
     ``[alpha_hat, |F - B|, foreground support, background support]``. Fixed arithmetic, no weights;
     pooling stays aligned with the size multiple (``2**(levels-1)`` divides 32).
@@ -63,7 +66,7 @@ def colour_prior(x: torch.Tensor, levels: int = 6) -> torch.Tensor:
     pyramid = [torch.cat([rgb * fg, rgb * bg, fg, bg], 1)]
     for _ in range(levels - 1):
         pyramid.append(F.avg_pool2d(pyramid[-1], 2))
-    acc = pyramid[-1]
+    acc = _spread(pyramid[-1], spread)
     for level in reversed(pyramid[:-1]):
         acc = level + 0.5 * F.interpolate(acc, scale_factor=2.0, mode="bilinear", align_corners=False)
     support = acc[:, 6:8]
@@ -74,14 +77,36 @@ def colour_prior(x: torch.Tensor, levels: int = 6) -> torch.Tensor:
     return torch.cat([alpha_hat.clamp(0.0, 1.0), diff.abs().sum(1, keepdim=True), support / (support + 0.01)], 1)
 
 
+def _spread(acc: torch.Tensor, steps: int) -> torch.Tensor:
+    """Fill cells of a pull-push level ``[F·w, B·w, wF, wB]`` that have no foreground (background) weight.
+
+    Each step, an empty cell takes the mean colour of its non-empty 3×3 neighbours, with a small weight
+    that halves with every step (0.01, 0.005, ...), so filled cells never outweigh real samples at finer
+    levels. Weights stay far above fp16's smallest normal number.
+    """
+    groups = []
+    for colours, weight in ((acc[:, 0:3], acc[:, 6:7]), (acc[:, 3:6], acc[:, 7:8])):
+        filled = (weight > 0).to(acc.dtype)
+        colour = colours / weight.clamp_min(1e-4) * filled
+        for step in range(steps):
+            count = F.avg_pool2d(filled, 3, 1, 1)
+            fresh = (count > 0) & (filled == 0)
+            colour = torch.where(fresh, F.avg_pool2d(colour, 3, 1, 1) / count.clamp_min(0.1), colour)
+            weight = torch.where(fresh, torch.full_like(weight, 0.01 * 0.5 ** step), weight)
+            filled = filled + fresh.to(acc.dtype)
+        groups.append((colour * weight, weight))
+    return torch.cat([groups[0][0], groups[1][0], groups[0][1], groups[1][1]], 1)
+
+
 class MatteNet(nn.Module):
-    """Image + gray trimap → alpha. ``width`` scales every channel count."""
+    """Image + gray trimap → alpha. ``width`` scales every channel count; ``prior_spread``: see :func:`colour_prior`."""
 
     SIZE_MULTIPLE = 32
     PRIOR_LEVELS = 6
 
-    def __init__(self, width: int = 8) -> None:
+    def __init__(self, width: int = 8, prior_spread: int = 4) -> None:
         super().__init__()
+        self.prior_spread = prior_spread
         w = width
         self.e1 = _conv(16, 3 * w)                      # 1/2 (from 2×2 space-to-depth of the 4-ch input)
         self.e2 = nn.Sequential(_conv(3 * w, 4 * w, 2), _conv(4 * w, 4 * w))            # 1/4
@@ -106,7 +131,7 @@ class MatteNet(nn.Module):
         with ``a`` and ``b`` predicted at half resolution and interpolated, so edges as fine as the
         image's own come for free; a full-resolution convolution adds a residual.
         """
-        prior = colour_prior(x, self.PRIOR_LEVELS)
+        prior = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread)
         s1 = self.e1(F.pixel_unshuffle(x, 2))
         s2 = self.e2(s1)
         s3 = self.e3(s2)
@@ -134,8 +159,9 @@ def receptive_radius(model: MatteNet) -> int:
 
     The larger of two paths. Network: a k×k conv with dilation d at scale s adds (k-1)/2·d·s, each 2×
     bilinear upsampling one coarse pixel, pixel_unshuffle one pixel. Colour prior: the coarsest
-    pull-push cell plus one coarse pixel per bilinear upsampling, then 7 px of half-resolution layers
-    (pooling, d1's conv, the coefficient conv, upsampling) on the way to the output.
+    pull-push cell, one more per spreading step, plus one coarse pixel per bilinear upsampling, then 7 px
+    of half-resolution layers (pooling, d1's conv, the coefficient conv, upsampling) on the way to the
+    output.
     """
     radius, scale = 1, 2  # pixel_unshuffle(2): a 1/2-scale pixel covers 2 input pixels
     for stage in (model.e1, model.e2, model.e3, model.e4):
@@ -147,7 +173,7 @@ def receptive_radius(model: MatteNet) -> int:
         scale //= 2
         radius += scale  # the 3×3 fuse conv at the finer scale
     levels = model.PRIOR_LEVELS
-    prior = 2 ** (levels - 1) + sum(2 ** level for level in range(1, levels)) + 7
+    prior = (1 + model.prior_spread) * 2 ** (levels - 1) + sum(2 ** level for level in range(1, levels)) + 7
     return max(radius + 1, prior)
 
 

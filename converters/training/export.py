@@ -22,7 +22,7 @@ from matte_sdk.contract import ModelSpec
 from ..archs.mattenet import MatteNet, macs_per_pixel, receptive_radius
 from ..pipeline import Request, convert
 from ..presets import trimap
-from .train import load_checkpoint
+from .train import load_checkpoint, model_kwargs
 
 ARCH = "matte_sdk_converters.archs.mattenet:MatteNet"
 NAME = "matte-sdk default (MatteNet)"
@@ -42,7 +42,8 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "macs_per_pixel": macs_per_pixel(model),
         "receptive_field_radius_px": receptive_radius(model),
         "training_data": TRAINING_DATA,
-        "recipe": "python -m matte_sdk_converters.training.train (converters/training/config.json)",
+        "recipe": "python -m matte_sdk_converters.training.train --config converters/training/config*.json",
+        "config": config,
         "seed": config["seed"],
         "steps": step,
         "note": note,
@@ -63,7 +64,7 @@ def export(checkpoint: Path, output: Path, fp16: Path | None, note: str = "", we
             if out is not None:
                 written.append(convert(Request(
                     model=checkpoint, out=out, spec_file=spec_file, arch=ARCH,
-                    arch_kwargs={"width": state["config"]["width"]}, state_key=weights, fp16=half,
+                    arch_kwargs=model_kwargs(state["config"]), state_key=weights, fp16=half,
                     name=NAME, licence="Apache-2.0")))
     return written
 

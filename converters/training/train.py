@@ -10,6 +10,9 @@ not starve the network. The batch choice of step ``k`` comes from a generator se
 the buffer is rebuilt from the sample indices on resume, so a resumed run sees the same data as an
 uninterrupted one.
 
+A recipe with ``init`` (a checkpoint path) starts from that checkpoint's EMA weights with a fresh optimiser
+and schedule: the second stage of a staged recipe.
+
 Writes ``last.pt`` (model, EMA model, optimiser, step) atomically every ``checkpoint_every_s`` seconds,
 ``step-N.pt`` snapshots every ``snapshot_every_steps`` steps, and appends to ``log.txt``.
 """
@@ -113,10 +116,15 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def model_kwargs(cfg: dict) -> dict:
+    """MatteNet's constructor arguments for a recipe (runs from before ``prior_spread`` existed had none)."""
+    return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0)}
+
+
 def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
     """A trained MatteNet from a checkpoint (EMA weights by default), in eval mode."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = MatteNet(state["config"]["width"])
+    model = MatteNet(**model_kwargs(state["config"]))
     model.load_state_dict(state["ema" if ema else "model"])
     return model.eval()
 
@@ -125,7 +133,9 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     run.mkdir(parents=True, exist_ok=True)
-    model = MatteNet(cfg["width"]).to(memory_format=torch.channels_last)
+    model = MatteNet(**model_kwargs(cfg)).to(memory_format=torch.channels_last)
+    if cfg.get("init"):  # a later stage of a recipe starts from an earlier stage's (EMA) weights
+        model.load_state_dict(torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"])
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     step = 0
