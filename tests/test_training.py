@@ -34,6 +34,17 @@ def test_train_checkpoints_and_resumes(tiny_run):
     assert len(losses) == 3 and all(np.isfinite(losses))
 
 
+def test_a_later_stage_starts_from_its_init_checkpoint(tiny_run, tmp_path):
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    cfg.update(init=str(tiny_run / "last.pt"), lr=0.0, prior_spread=4)  # lr 0: the weights stay the init's
+    train.train(cfg, tmp_path, resume=True, max_steps=1)
+    before = torch.load(tiny_run / "last.pt", weights_only=True)["ema"]
+    after = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert after["step"] == 1
+    params = [name for name, _ in MatteNet().named_parameters()]  # batch-norm statistics do move in a step
+    assert all(torch.equal(before[k], after["ema"][k]) for k in params)
+
+
 def test_export_goes_through_convert_with_contract(tiny_run, tmp_path):
     out, half = tmp_path / "m.onnx", tmp_path / "m16.onnx"
     assert export.export(tiny_run / "last.pt", out, half, note="test") == [out, half]
@@ -69,7 +80,7 @@ def test_network_is_small_cheap_and_overrides_known_regions():
 
 @pytest.mark.parametrize("band", [24, 120])
 def test_colour_prior_recovers_a_two_colour_blend(band):
-    """With constant foreground and background colours, projecting on the F-B line is exact, also in the
+    """With constant foreground and background colours, projecting on the F-B line is exact, also in a
     band wider than the pull-push pyramid reaches without spreading (pixels 120 px from one colour)."""
     from matte_sdk_converters.archs.mattenet import colour_prior
 

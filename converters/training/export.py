@@ -42,7 +42,8 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "macs_per_pixel": macs_per_pixel(model),
         "receptive_field_radius_px": receptive_radius(model),
         "training_data": TRAINING_DATA,
-        "recipe": "python -m matte_sdk_converters.training.train --config converters/training/config*.json",
+        "recipe": "python -m matte_sdk_converters.training.train --config FILE, FILE holding `config`; a "
+                  "config with `init` continues from the checkpoint it names (converters/training/config*.json)",
         "config": config,
         "seed": config["seed"],
         "steps": step,

@@ -134,13 +134,14 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     torch.manual_seed(cfg["seed"])
     run.mkdir(parents=True, exist_ok=True)
     model = MatteNet(**model_kwargs(cfg)).to(memory_format=torch.channels_last)
-    if cfg.get("init"):  # a later stage of a recipe starts from an earlier stage's (EMA) weights
+    last = run / "last.pt"
+    resuming = resume and last.exists()
+    if cfg.get("init") and not resuming:  # a later stage of a recipe starts from an earlier stage's EMA
         model.load_state_dict(torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"])
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     step = 0
-    last = run / "last.pt"
-    if resume and last.exists():
+    if resuming:
         state = torch.load(last, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
