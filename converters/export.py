@@ -52,6 +52,11 @@ class Adapter(torch.nn.Module):
         self.kwargs = conventions.accepted_kwargs(model.forward)
         self.training = False  # not .eval(): unlifted torch.export modules refuse train()
 
+    def fp32_scopes(self) -> list[str]:
+        """Node-name prefixes (the TorchScript exporter's scopes) of the submodules the model lists in
+        ``FP32_MODULES``: arithmetic an fp16 graph must keep in float32 or wider."""
+        return [f"/model/{name}/" for name in getattr(self.model, "FP32_MODULES", ())]
+
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         given = iter(tensors)
         args = {i.name: i.value if i.role == "scalar" else next(given) for i in self.conventions.spec.inputs}

@@ -11,6 +11,8 @@ breaking single assignment. Identical duplicates are dropped and the nodes re-so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import onnx
 
 from .errors import ExportError, reason
@@ -60,14 +62,16 @@ def topological_sort(graph: onnx.GraphProto) -> None:
     graph.node.extend(nodes)
 
 
-def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """An fp16 copy of ``model`` with fp32 inputs and outputs, nodes in topological order."""
+def to_fp16(model: onnx.ModelProto, keep_fp32: Sequence[str] = ()) -> onnx.ModelProto:
+    """An fp16 copy of ``model`` with fp32 inputs and outputs, nodes in topological order; nodes whose
+    names start with a prefix in ``keep_fp32`` keep their precision."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     try:
-        converted = convert_float_to_float16(copy, keep_io_types=True)
+        blocked = [n.name for n in copy.graph.node if keep_fp32 and n.name.startswith(tuple(keep_fp32))]
+        converted = convert_float_to_float16(copy, keep_io_types=True, node_block_list=blocked)
         drop_duplicate_nodes(converted.graph)
         topological_sort(converted.graph)
         onnx.checker.check_model(converted)

@@ -137,11 +137,13 @@ def export_validated(adapter: Any, checks: list[validate.Case], opset: int, sour
 
 
 def fp16_validated(model: onnx.ModelProto, checks: list[validate.Case], source: Path,
-                   log: Log) -> tuple[onnx.ModelProto, validate.Parity]:
-    """The fp16 graph (fp32 I/O), validated against PyTorch with the fp16 tolerance."""
-    log("converting to fp16 (fp32 inputs and outputs kept)")
+                   log: Log, keep_fp32: list[str]) -> tuple[onnx.ModelProto, validate.Parity]:
+    """The fp16 graph (fp32 I/O; nodes under ``keep_fp32`` scopes unconverted), validated against PyTorch
+    with the fp16 tolerance."""
+    log("converting to fp16 (fp32 inputs and outputs kept"
+        + (f"; {', '.join(keep_fp32)} kept in fp32)" if keep_fp32 else ")"))
     try:
-        half = to_fp16(model)
+        half = to_fp16(model, keep_fp32)
     except ExportError as exc:
         raise ExportError(f"{source}: {exc}; nothing written") from None
     output_names = [o.name for o in model.graph.output]
@@ -178,7 +180,7 @@ def convert(request: Request, log: Log = _stderr) -> Path:
     graphs = {"fp32": exported.model}
     parities = {"fp32": parity.to_json()}
     if request.fp16:
-        graphs["fp16"], half = fp16_validated(exported.model, checks, src, log)
+        graphs["fp16"], half = fp16_validated(exported.model, checks, src, log, adapter.fp32_scopes())
         parities["fp16"] = half.to_json()
     precision = "fp16" if request.fp16 else "fp32"
 

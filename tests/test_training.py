@@ -64,8 +64,9 @@ def test_perfect_prediction_has_zero_loss():
     assert all(float(v) > 0 for v in train.losses(1 - gt, b).values())
 
 
-def test_network_is_small_cheap_and_overrides_known_regions():
-    model = MatteNet().eval()
+@pytest.mark.parametrize("propagation", [None, {"steps": 3}])
+def test_network_is_small_cheap_and_overrides_known_regions(propagation):
+    model = MatteNet(propagation=propagation).eval()
     assert sum(p.numel() for p in model.parameters()) * 4 < 20e6
     assert macs_per_pixel(model) < 10_000
     x = torch.randn(1, 4, 64, 96)
@@ -90,7 +91,7 @@ def test_colour_prior_recovers_a_two_colour_blend(band):
     rgb = (alpha[None] * fg[:, None, None] + (1 - alpha[None]) * bg[:, None, None])[None]
     trimap = torch.full((1, 1, h, w), 0.5)
     trimap[..., :edge], trimap[..., -edge:] = 0.0, 1.0
-    prior = colour_prior(train.network_input(rgb, trimap))[0]
+    prior = colour_prior(train.network_input(rgb, trimap))[0][0]
     unknown = trimap[0, 0] == 0.5
     assert (prior[2:][:, unknown] > 0).all()  # known colours on both sides reach every pixel
     assert torch.allclose(prior[0][unknown], alpha[unknown], atol=1e-2)

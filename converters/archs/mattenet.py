@@ -5,12 +5,14 @@ Input ``N×4×H×W``: RGB (sRGB-encoded, 0–1, ImageNet mean/std) concatenated 
 copied through exactly.
 
 Alpha starts from a classical colour-sampling prior computed in the graph (:func:`colour_prior`) and a
-small U-Net learns corrections to it (see :meth:`MatteNet.raw`). Design for cheap, tileable inference on
-CPUs:
+small U-Net learns corrections to it (see :meth:`MatteNet.raw`). With a ``propagation`` layer
+(:mod:`.propagation`), that estimate and a confidence in it become the data term of closed-form
+matting's energy, solved in the graph. Design for cheap inference on CPUs:
 - a U-Net whose full-resolution work is a thin refinement head; the encoder starts from a 2×2
   space-to-depth of the input, so no wide convolution runs at full resolution;
-- context from dilated convolutions at 1/16 scale instead of global pooling, so the receptive field is
-  bounded (:func:`receptive_radius`) and tiles with that much margin give the same result as one pass;
+- context from dilated convolutions at 1/16 scale instead of global pooling, so the network's receptive
+  field is bounded (:func:`receptive_radius`); without propagation, tiles with that much margin give the
+  same result as one pass (propagation reaches further, fading with distance);
 - batch norm only, which is a per-channel affine at inference (no statistics over the image).
 """
 
@@ -19,6 +21,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .propagation import Propagation
+
+#: Confidence in the colour prior's alpha: CONFIDENCE_SCALE·|F − B|²·exp(−residual² / RESIDUAL_SIGMA²),
+#: the residual being the colour's distance to its F–B line (robust matting's confidence, Wang and Cohen,
+#: CVPR 2007). Both constants were chosen on generated data (exact solves, a 5×4 grid).
+CONFIDENCE_SCALE = 0.03
+RESIDUAL_SIGMA = 0.02
 
 #: The input's RGB normalisation (ImageNet statistics), needed to recover colours for the prior.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,8 +57,13 @@ class _Up(nn.Module):
         return self.fuse(torch.cat([x, skip], 1))
 
 
-def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> torch.Tensor:
-    """Classical colour-sampling features from the network input: N×4×H×W → N×4×H×W.
+def rgb_of(x: torch.Tensor) -> torch.Tensor:
+    """The sRGB-encoded colours (0–1) of a normalised network input."""
+    return x[:, :3] * x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1) + x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+
+
+def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classical colour-sampling features from the network input: N×4×H×W → (N×4×H×W, N×1×H×W).
 
     The known foreground and background colours are spread into the unknown region by pull-push
     (normalised averaging over a 2× pyramid of ``levels`` levels, each coarser level weighted half as
@@ -56,11 +71,12 @@ def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> torch.Ten
     from their neighbours, ``spread`` cells far (:func:`_spread`), so colours reach pixels up to
     ``(spread + 1) · 2**(levels-1)`` px from the nearest known pixel; without it, wide unknown bands get no
     estimate at all (black, in 32 px blocks). Each pixel's colour is then projected on the line
-    between its estimated foreground ``F`` and background ``B`` colour. Returns
-    ``[alpha_hat, |F - B|, foreground support, background support]``. Fixed arithmetic, no weights;
+    between its estimated foreground ``F`` and background ``B`` colour. Returns the features
+    ``[alpha_hat, |F - B|, foreground support, background support]`` and the confidence in ``alpha_hat``
+    (:data:`CONFIDENCE_SCALE`). Fixed arithmetic, no weights;
     pooling stays aligned with the size multiple (``2**(levels-1)`` divides 32).
     """
-    rgb = x[:, :3] * x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1) + x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    rgb = rgb_of(x)
     trimap = x[:, 3:4]
     fg, bg = (trimap > 0.75).to(x.dtype), (trimap < 0.25).to(x.dtype)
     pyramid = [torch.cat([rgb * fg, rgb * bg, fg, bg], 1)]
@@ -73,8 +89,12 @@ def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> torch.Ten
     fg_rgb = acc[:, 0:3] / (support[:, 0:1] + 1e-6)
     bg_rgb = acc[:, 3:6] / (support[:, 1:2] + 1e-6)
     diff = fg_rgb - bg_rgb
-    alpha_hat = ((rgb - bg_rgb) * diff).sum(1, keepdim=True) / ((diff * diff).sum(1, keepdim=True) + 1e-3)
-    return torch.cat([alpha_hat.clamp(0.0, 1.0), diff.abs().sum(1, keepdim=True), support / (support + 0.01)], 1)
+    contrast = (diff * diff).sum(1, keepdim=True)
+    alpha_hat = (((rgb - bg_rgb) * diff).sum(1, keepdim=True) / (contrast + 1e-3)).clamp(0.0, 1.0)
+    residual = ((rgb - bg_rgb - alpha_hat * diff) ** 2).sum(1, keepdim=True)
+    confidence = CONFIDENCE_SCALE * contrast * torch.exp(-residual / RESIDUAL_SIGMA**2)
+    features = torch.cat([alpha_hat, diff.abs().sum(1, keepdim=True), support / (support + 0.01)], 1)
+    return features, confidence
 
 
 def _spread(acc: torch.Tensor, steps: int) -> torch.Tensor:
@@ -99,14 +119,18 @@ def _spread(acc: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 class MatteNet(nn.Module):
-    """Image + gray trimap → alpha. ``width`` scales every channel count; ``prior_spread``: see :func:`colour_prior`."""
+    """Image + gray trimap → alpha. ``width`` scales every channel count; ``prior_spread``: see
+    :func:`colour_prior`; ``propagation``: the keyword arguments of a :class:`~.propagation.Propagation`
+    layer to finish with, or None for none."""
 
     SIZE_MULTIPLE = 32
+    FP32_MODULES = ("propagation",)  # its float64 solve and guided transfer must not become fp16 (see export)
     PRIOR_LEVELS = 6
 
-    def __init__(self, width: int = 8, prior_spread: int = 4) -> None:
+    def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None) -> None:
         super().__init__()
         self.prior_spread = prior_spread
+        self.propagation = None if propagation is None else Propagation(**propagation)
         w = width
         self.e1 = _conv(16, 3 * w)                      # 1/2 (from 2×2 space-to-depth of the 4-ch input)
         self.e2 = nn.Sequential(_conv(3 * w, 4 * w, 2), _conv(4 * w, 4 * w))            # 1/4
@@ -116,7 +140,8 @@ class MatteNet(nn.Module):
         self.d3 = _Up(12 * w, 6 * w, 8 * w, 6 * w)      # 1/8
         self.d2 = _Up(6 * w, 3 * w, 4 * w, 3 * w)       # 1/4
         self.d1 = _Up(3 * w, 2 * w, 3 * w + 4, 2 * w)   # 1/2, skip also takes the prior
-        self.coef = nn.Conv2d(2 * w, 4, 3, padding=1)   # 1/2: local linear colour model a·rgb + b
+        # 1/2: local linear colour model a·rgb + b (and, with propagation, a log-scale of the confidence)
+        self.coef = nn.Conv2d(2 * w, 4 if propagation is None else 5, 3, padding=1)
         self.d0 = _Up(2 * w, w, 8, w)                   # 1/1, skip = input + prior
         self.head = nn.Conv2d(w, 1, 3, padding=1)       # 1/1: residual detail
         for layer in (self.coef, self.head):  # start as the colour prior exactly, learn corrections
@@ -129,9 +154,11 @@ class MatteNet(nn.Module):
         Alpha is the colour prior (:func:`colour_prior`) plus a correction that is a local linear
         function of the pixel's colour, ``a·rgb + b`` (the colour-line model of closed-form matting),
         with ``a`` and ``b`` predicted at half resolution and interpolated, so edges as fine as the
-        image's own come for free; a full-resolution convolution adds a residual.
+        image's own come for free; a full-resolution convolution adds a residual. With propagation, that
+        alpha is the data term, weighted by the prior's confidence times a learned factor, and
+        :class:`~.propagation.Propagation` returns the energy's minimiser.
         """
-        prior = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread)
+        prior, confidence = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread)
         s1 = self.e1(F.pixel_unshuffle(x, 2))
         s2 = self.e2(s1)
         s3 = self.e3(s2)
@@ -140,8 +167,11 @@ class MatteNet(nn.Module):
         y = self.d2(y, s2)
         y = self.d1(y, torch.cat([s1, F.avg_pool2d(prior, 2)], 1))
         coef = F.interpolate(self.coef(y), scale_factor=2.0, mode="bilinear", align_corners=False)
-        linear = (coef[:, :3] * x[:, :3]).sum(1, keepdim=True) + coef[:, 3:]
-        return prior[:, :1] + linear + self.head(self.d0(y, torch.cat([x, prior], 1)))
+        linear = (coef[:, :3] * x[:, :3]).sum(1, keepdim=True) + coef[:, 3:4]
+        alpha = prior[:, :1] + linear + self.head(self.d0(y, torch.cat([x, prior], 1)))
+        if self.propagation is None:
+            return alpha
+        return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence * torch.exp(coef[:, 4:5]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])

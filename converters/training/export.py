@@ -41,6 +41,9 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "parameters": sum(p.numel() for p in model.parameters()),
         "macs_per_pixel": macs_per_pixel(model),
         "receptive_field_radius_px": receptive_radius(model),
+        "propagation": None if model.propagation is None else (
+            f"closed-form matting energy solved in the graph, {config['propagation']}: alpha depends on the "
+            "whole frame (fading with distance); the context margin covers the network's receptive field"),
         "training_data": TRAINING_DATA,
         "recipe": "python -m matte_sdk_converters.training.train --config FILE, FILE holding `config`; a "
                   "config with `init` continues from the checkpoint it names (converters/training/config*.json)",

@@ -11,7 +11,8 @@ the buffer is rebuilt from the sample indices on resume, so a resumed run sees t
 uninterrupted one.
 
 A recipe with ``init`` (a checkpoint path) starts from that checkpoint's EMA weights with a fresh optimiser
-and schedule: the second stage of a staged recipe.
+and schedule: a later stage of a staged recipe. Layers named in ``init_reset`` keep their fresh
+initialisation instead (for a stage that changes what they compute).
 
 Writes ``last.pt`` (model, EMA model, optimiser, step) atomically every ``checkpoint_every_s`` seconds,
 ``step-N.pt`` snapshots every ``snapshot_every_steps`` steps, and appends to ``log.txt``.
@@ -118,7 +119,7 @@ def _save(path: Path, state: dict) -> None:
 
 def model_kwargs(cfg: dict) -> dict:
     """MatteNet's constructor arguments for a recipe (runs from before ``prior_spread`` existed had none)."""
-    return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0)}
+    return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0), "propagation": cfg.get("propagation")}
 
 
 def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
@@ -129,6 +130,14 @@ def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
     return model.eval()
 
 
+def init_weights(model: MatteNet, state: dict, reset: list[str]) -> None:
+    """Load an earlier stage's ``state`` into ``model``, except the layers named in ``reset`` (prefixes of
+    parameter names), which keep their fresh initialisation."""
+    fresh = model.state_dict()
+    kept = {k: v for k, v in state.items() if not any(k.startswith(prefix) for prefix in reset)}
+    model.load_state_dict({**fresh, **kept})
+
+
 def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
@@ -137,7 +146,8 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     last = run / "last.pt"
     resuming = resume and last.exists()
     if cfg.get("init") and not resuming:  # a later stage of a recipe starts from an earlier stage's EMA
-        model.load_state_dict(torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"])
+        init_weights(model, torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"],
+                     cfg.get("init_reset", []))
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     step = 0

@@ -1,0 +1,207 @@
+"""Closed-form matting propagation as a network layer.
+
+Given a per-pixel estimate ``d`` of alpha and a confidence ``c`` in it, the layer returns the minimiser of
+
+    αᵀ L α + Σ_i c_i (α_i − d_i)²
+
+where ``L`` is the matting Laplacian of Levin, Lischinski and Weiss ("A closed-form solution to natural
+image matting", PAMI 2008; 3×3 windows), the colour-line model that makes classical trimap matting
+propagate alpha along the image's own structure. Known trimap pixels enter as very confident data.
+
+To be cheap enough for a CPU, the system is solved at ``1/scale`` resolution with a fixed number of
+Jacobi-preconditioned conjugate-gradient steps (float64: the Laplacian's regulariser is far below float32's
+resolution of the colours), and brought back to full resolution as a local linear function of the
+full-resolution colour, ``α = a·I + b``, with ``a`` and ``b`` fitted on the coarse solution (the guided
+filter of He, Sun and Tang, ECCV 2010), so edges as fine as the image's come back.
+
+Everything is plain tensor arithmetic (pad, slice, pooling, bilinear resize, reductions), so the layer
+exports to ONNX, and autograd trains through it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: The 3×3 window's offsets (dy, dx), row-major.
+OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+
+
+def _shifted(x: torch.Tensor) -> list[torch.Tensor]:
+    """The nine views ``x[k + d]`` over the offsets ``d`` (zero outside the image)."""
+    p = F.pad(x, (1, 1, 1, 1))
+    return [p[..., 1 + dy:p.shape[-2] - 1 + dy, 1 + dx:p.shape[-1] - 1 + dx] for dy, dx in OFFSETS]
+
+
+def _scatter_sum(values: list[torch.Tensor]) -> torch.Tensor:
+    """Adjoint of :func:`_shifted`: ``out[i] = Σ_d values[d][i − d]``."""
+    out = None
+    for (dy, dx), v in zip(OFFSETS, values):
+        p = F.pad(v, (1, 1, 1, 1))
+        term = p[..., 1 - dy:p.shape[-2] - 1 - dy, 1 - dx:p.shape[-1] - 1 - dx]
+        out = term if out is None else out + term
+    return out
+
+
+def _box3(x: torch.Tensor) -> torch.Tensor:
+    """Sums over 3×3 windows (zero outside the image), separably."""
+    p = F.pad(x, (1, 1, 1, 1))
+    rows = p[:, :, :, :-2] + p[:, :, :, 1:-1] + p[:, :, :, 2:]
+    return rows[:, :, :-2, :] + rows[:, :, 1:-1, :] + rows[:, :, 2:, :]
+
+
+def _sym3_inverse(m: torch.Tensor) -> torch.Tensor:
+    """Inverse of per-pixel symmetric 3×3 matrices stored as N×6×H×W ``[m00, m01, m02, m11, m12, m22]``."""
+    m00, m01, m02, m11, m12, m22 = m.split(1, 1)
+    c00, c01, c02 = m11 * m22 - m12 * m12, m02 * m12 - m01 * m22, m01 * m12 - m02 * m11
+    c11, c12, c22 = m00 * m22 - m02 * m02, m01 * m02 - m00 * m12, m00 * m11 - m01 * m01
+    det = m00 * c00 + m01 * c01 + m02 * c02
+    return torch.cat([c00, c01, c02, c11, c12, c22], 1) / det
+
+
+def _sym3_apply(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Per-pixel ``m @ v`` for symmetric ``m`` (as in :func:`_sym3_inverse`) and N×3×H×W ``v``."""
+    m00, m01, m02 = m[:, 0:1], m[:, 1:2], m[:, 2:3]
+    m11, m12, m22 = m[:, 3:4], m[:, 4:5], m[:, 5:6]
+    v0, v1, v2 = v[:, 0:1], v[:, 1:2], v[:, 2:3]
+    return torch.cat([m00 * v0 + m01 * v1 + m02 * v2, m01 * v0 + m11 * v1 + m12 * v2,
+                      m02 * v0 + m12 * v1 + m22 * v2], 1)
+
+
+def _sym3(pairs) -> torch.Tensor:
+    """``Σ x_i y_j`` for the six (i ≤ j) channel pairs over the N×3×H×W tensor pairs yielded by ``pairs()``,
+    as N×6×H×W."""
+    return torch.cat([sum(x[:, i:i + 1] * y[:, j:j + 1] for x, y in pairs())
+                      for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))], 1)
+
+
+def _laplacian_product(p: torch.Tensor, image: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor,
+                       inside: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+    """``L p``: each window fits ``p ≈ a·I + b``; every pixel collects its windows' residuals."""
+    sums = _box3(torch.cat([p, image * p], 1)) / 9.0
+    mean_p = sums[:, :1]
+    a = _sym3_apply(inv_cov, sums[:, 1:] - mean * mean_p) * inside
+    b = (mean_p - (a * mean).sum(1, keepdim=True)) * inside
+    fitted = _box3(torch.cat([a, b], 1))
+    return windows * p - (fitted[:, :3] * image).sum(1, keepdim=True) - fitted[:, 3:]
+
+
+def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return (u * v).sum((1, 2, 3), keepdim=True)
+
+
+def _conjugate_gradient(weight: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor, inv_diagonal: torch.Tensor,
+                        image: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor, inside: torch.Tensor,
+                        windows: torch.Tensor, steps: int, tiny: float) -> torch.Tensor:
+    """Jacobi-preconditioned CG on ``(L + diag(weight)) x = rhs``, each image of the batch on its own.
+    A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies."""
+    r = rhs - _laplacian_product(x, image, mean, inv_cov, inside, windows) - weight * x
+    z = inv_diagonal * r
+    p = z
+    rz = _dot(r, z)
+    for _ in range(steps):  # a converged image (r = 0) stays put: steps of 0 / tiny
+        q = _laplacian_product(p, image, mean, inv_cov, inside, windows) + weight * p
+        step = rz / _dot(p, q).clamp_min(tiny)
+        x = x + step * p
+        r = r - step * q
+        z = inv_diagonal * r
+        rz_old = rz
+        rz = _dot(r, z)
+        p = z + (rz / rz_old.clamp_min(tiny)) * p
+    return x
+
+
+with warnings.catch_warnings():  # TorchScript is deprecated, but only it keeps loops for the ONNX exporter
+    warnings.simplefilter("ignore", DeprecationWarning)
+    _conjugate_gradient = torch.jit.script(_conjugate_gradient)
+
+
+class MattingLaplacian:
+    """The matting Laplacian of an N×3×H×W image, applied without forming the matrix.
+
+    Windows are the 3×3 neighbourhoods lying fully inside the image (as pymatting's ``cf_laplacian``).
+    The window covariances are computed once from centred colours; each product then takes two separable
+    box sums (He, Sun and Tang, "Fast matting using large kernel matting Laplacian matrices", CVPR 2010).
+    Needs float64: with closed-form matting's ε the inverse covariances of flat windows reach ~1e9, and
+    float32 rounding then makes the product indefinite.
+    """
+
+    def __init__(self, image: torch.Tensor, eps: float = 1e-7) -> None:
+        n = len(OFFSETS)
+        self.inside = F.pad(torch.ones_like(image[:, :1, 1:-1, 1:-1]), (1, 1, 1, 1))
+        colours = _shifted(image)
+        self.mean = sum(colours) / n
+        centred = [c - self.mean for c in colours]
+        regulariser = image.new_tensor([eps / n, 0, 0, eps / n, 0, eps / n]).view(1, 6, 1, 1)
+        self.inv_cov = _sym3_inverse(_sym3(lambda: zip(centred, centred)) / n + regulariser)
+        self.image = image
+        self.windows = _scatter_sum([self.inside] * n)  # how many windows hold each pixel
+        self.diagonal = _scatter_sum([
+            self.inside * (1 - (1 + (x * _sym3_apply(self.inv_cov, x)).sum(1, keepdim=True)) / n)
+            for x in centred])
+
+    def __call__(self, p: torch.Tensor) -> torch.Tensor:
+        """``L p`` for N×1×H×W ``p``."""
+        return _laplacian_product(p, self.image, self.mean, self.inv_cov, self.inside, self.windows)
+
+    def solve(self, weight: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` Jacobi-preconditioned conjugate-gradient iterations on ``(L + diag(weight)) x = rhs``
+        from ``x``, for each image of the batch on its own."""
+        return _conjugate_gradient(weight, rhs, x, 1 / (self.diagonal + weight), self.image, self.mean,
+                                   self.inv_cov, self.inside, self.windows, steps, torch.finfo(rhs.dtype).tiny)
+
+
+def guided_coefficients(image: torch.Tensor, p: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """He et al.'s guided filter over 3×3 windows: per-pixel ``(a, b)``, averaged over the windows
+    holding the pixel, so that ``p ≈ a·image + b``."""
+    inside = _shifted(torch.ones_like(p))
+    count = sum(inside)
+
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        return sum(_shifted(x)) / count
+
+    mean_i, mean_p = mean(image), mean(p)
+    colours = [(c - mean_i) * m for c, m in zip(_shifted(image), inside)]
+    cov_ip = sum(c * v for c, v in zip(colours, _shifted(p))) / count  # Σ (I − μ) = 0 over the window
+    regulariser = image.new_tensor([eps, 0, 0, eps, 0, eps]).view(1, 6, 1, 1)
+    a = _sym3_apply(_sym3_inverse(_sym3(lambda: zip(colours, colours)) / count + regulariser), cov_ip)
+    return mean(a), mean(mean_p - (a * mean_i).sum(1, keepdim=True))
+
+
+class Propagation(nn.Module):
+    """The layer (no weights). ``scale`` must divide the input's height and width.
+
+    ``scale``: solve at 1/scale resolution; ``steps``: conjugate-gradient iterations; ``eps``: the
+    Laplacian's regulariser (closed-form matting's ε); ``known_weight``: data weight of the trimap's known
+    pixels; ``transfer_eps``: the guided transfer's regulariser.
+    """
+
+    def __init__(self, scale: int = 4, steps: int = 50, eps: float = 1e-7, known_weight: float = 100.0,
+                 transfer_eps: float = 1e-5, precision: str = "float64") -> None:
+        super().__init__()
+        self.precision = getattr(torch, precision)
+        self.scale, self.steps, self.eps = scale, steps, eps
+        self.known_weight, self.transfer_eps = known_weight, transfer_eps
+
+    def forward(self, rgb: torch.Tensor, trimap: torch.Tensor, data: torch.Tensor,
+                 confidence: torch.Tensor) -> torch.Tensor:
+        """Alpha (N×1×H×W, unclamped) from colours ``rgb`` (N×3×H×W, 0–1), a gray trimap, the data term
+        ``data`` and its non-negative ``confidence``."""
+        dtype = rgb.dtype
+        known = ((trimap < 0.25) | (trimap > 0.75)).to(dtype)
+        weight = known * self.known_weight + (1 - known) * confidence
+        target = known * (trimap > 0.5).to(dtype) + (1 - known) * data
+
+        def coarse(x: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(x, self.scale).to(self.precision)
+
+        image, w = coarse(rgb), coarse(weight)
+        t = (coarse(weight * target) + 1e-6 * coarse(target)) / (w + 1e-6)  # where w ≈ 0: the mean target
+        alpha = MattingLaplacian(image, self.eps).solve(w, w * t, t, self.steps)
+        a, b = guided_coefficients(image, alpha, self.transfer_eps)
+        a = F.interpolate(a.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
+        b = F.interpolate(b.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
+        return (a * rgb).sum(1, keepdim=True) + b

@@ -1,0 +1,87 @@
+"""The matting-propagation layer: closed-form matting's Laplacian and energy, solved inside the network."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the layer needs the convert extra (torch)")
+pymatting = pytest.importorskip("pymatting", reason="the reference Laplacian is pymatting's (test extra)")
+import scipy.sparse as sparse  # noqa: E402
+import scipy.sparse.linalg  # noqa: E402
+
+from matte_sdk_converters.archs import propagation  # noqa: E402
+from matte_sdk_converters.archs.mattenet import MatteNet  # noqa: E402
+from matte_sdk_converters.training import train  # noqa: E402
+
+
+def _image(h=20, w=24, seed=0):
+    return np.random.default_rng(seed).random((h, w, 3))
+
+
+def _tensor(a):
+    return torch.tensor(a.transpose(2, 0, 1)[None] if a.ndim == 3 else a[None, None])
+
+
+def test_laplacian_matches_pymatting():
+    img, p = _image(), np.random.default_rng(1).random((20, 24))
+    ref = pymatting.cf_laplacian(img, epsilon=1e-7, radius=1)
+    lap = propagation.MattingLaplacian(_tensor(img), 1e-7)
+    assert np.abs(lap(_tensor(p))[0, 0].numpy() - (ref @ p.ravel()).reshape(p.shape)).max() < 1e-10
+    assert np.abs(lap.diagonal[0, 0].numpy().ravel() - ref.diagonal()).max() < 1e-10
+
+
+def test_conjugate_gradient_reaches_the_exact_minimiser():
+    """Enough steps on a small image give scipy's direct solution of (L + W) x = W t."""
+    img = _image(16, 16, seed=2)
+    rng = np.random.default_rng(3)
+    weight, target = rng.random((16, 16)) * 0.1, rng.random((16, 16))
+    weight[:, :3], target[:, :3] = 100.0, 0.0  # known background
+    weight[:, -3:], target[:, -3:] = 100.0, 1.0  # known foreground
+    A = pymatting.cf_laplacian(img, epsilon=1e-7, radius=1) + sparse.diags(weight.ravel())
+    exact = scipy.sparse.linalg.spsolve(A.tocsc(), (weight * target).ravel()).reshape(16, 16)
+    lap = propagation.MattingLaplacian(_tensor(img), 1e-7)
+    w, t = _tensor(weight), _tensor(target)
+    x = lap.solve(w, w * t, t, 400)
+    assert np.abs(x[0, 0].numpy() - exact).max() < 1e-6
+
+
+def test_conjugate_gradient_solves_each_image_of_a_batch_on_its_own():
+    lap = propagation.MattingLaplacian(torch.cat([_tensor(_image(seed=4)), _tensor(_image(seed=5))]), 1e-7)
+    w = torch.full((2, 1, 20, 24), 0.05, dtype=torch.float64)
+    t = torch.rand(2, 1, 20, 24, dtype=torch.float64)
+    both = lap.solve(w, w * t, t, 30)
+    alone = propagation.MattingLaplacian(_tensor(_image(seed=4)), 1e-7).solve(w[:1], w[:1] * t[:1], t[:1], 30)
+    assert torch.allclose(both[:1], alone, atol=1e-9)
+
+
+def test_layer_recovers_a_two_colour_blend_with_no_data_term():
+    """Alpha is linear in colour here, so the Laplacian alone (zero confidence) propagates the exact ramp
+    across a 96-px band from the trimap's known sides, and the guided transfer brings it back at full
+    resolution."""
+    h, w, edge = 64, 160, 32
+    alpha = ((torch.arange(w) - edge) / (w - 2 * edge - 1)).clamp(0, 1).expand(h, w)
+    fg, bg = torch.tensor([0.9, 0.6, 0.1]), torch.tensor([0.1, 0.3, 0.8])
+    rgb = (alpha[None] * fg[:, None, None] + (1 - alpha[None]) * bg[:, None, None])[None]
+    rgb = rgb + 0.01 * torch.rand(1, 3, h, w)  # texture, so colour windows are not degenerate
+    trimap = torch.full((1, 1, h, w), 0.5)
+    trimap[..., :edge], trimap[..., -edge:] = 0.0, 1.0
+    data = torch.full((1, 1, h, w), 0.5)  # a wrong guess, with no confidence
+    out = propagation.Propagation(scale=4, steps=200)(rgb, trimap, data, torch.zeros_like(data))
+    assert (out[0, 0] - alpha).abs()[trimap[0, 0] == 0.5].max() < 0.05
+
+
+def test_gradients_reach_the_learned_confidence():
+    model = MatteNet(width=4, propagation={"steps": 3})
+    x = torch.randn(2, 4, 64, 64)
+    x[:, 3] = torch.randint(0, 3, (2, 64, 64)) / 2
+    model.raw(x).square().mean().backward()
+    assert model.coef.weight.grad[4].abs().sum() > 0  # the log-confidence channel
+
+
+def test_init_reset_keeps_fresh_layers():
+    source = MatteNet(width=4, propagation={"steps": 3})
+    torch.nn.init.normal_(source.coef.weight)
+    torch.nn.init.normal_(source.e1[0].weight)
+    model = MatteNet(width=4, propagation={"steps": 3})
+    train.init_weights(model, source.state_dict(), ["coef."])
+    assert torch.equal(model.e1[0].weight, source.e1[0].weight)
+    assert not model.coef.weight.any()  # zero-initialised: the stage starts from the prior's data term
