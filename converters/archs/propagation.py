@@ -78,15 +78,17 @@ def _sym3(pairs) -> torch.Tensor:
                       for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))], 1)
 
 
-def _laplacian_product(p: torch.Tensor, image: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor,
+def _laplacian_product(p: torch.Tensor, image: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor,
                        inside: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
-    """``L p``: each window fits ``p ≈ a·I + b``; every pixel collects its windows' residuals."""
-    sums = _box3(torch.cat([p, image * p], 1)) / 9.0
-    mean_p = sums[:, :1]
-    a = _sym3_apply(inv_cov, sums[:, 1:] - mean * mean_p) * inside
-    b = (mean_p - (a * mean).sum(1, keepdim=True)) * inside
-    fitted = _box3(torch.cat([a, b], 1))
-    return windows * p - (fitted[:, :3] * image).sum(1, keepdim=True) - fitted[:, 3:]
+    """``L p``: each window fits ``p ≈ a·I + b``; every pixel collects its windows' residuals. ``gain`` is
+    the N×3×3×H×W inverse window covariance over 9, zero for windows not inside the image; ``inside``
+    is 1/9 for windows inside, else 0. Few, whole-tensor operations: in an ONNX ``Loop`` on a CPU the
+    per-operation overhead, not arithmetic, sets the time."""
+    sum_p, sum_ip = _box3(torch.cat([p, image * p], 1)).split([1, 3], 1)
+    a = (gain * (sum_ip - mean * sum_p).unsqueeze(1)).sum(2)
+    b = sum_p * inside - (a * mean).sum(1, keepdim=True)
+    fitted_a, fitted_b = _box3(torch.cat([a, b], 1)).split([3, 1], 1)
+    return windows * p - (fitted_a * image).sum(1, keepdim=True) - fitted_b
 
 
 def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -94,16 +96,16 @@ def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def _conjugate_gradient(weight: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor, inv_diagonal: torch.Tensor,
-                        image: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor, inside: torch.Tensor,
+                        image: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor, inside: torch.Tensor,
                         windows: torch.Tensor, steps: int, tiny: float) -> torch.Tensor:
     """Jacobi-preconditioned CG on ``(L + diag(weight)) x = rhs``, each image of the batch on its own.
     A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies."""
-    r = rhs - _laplacian_product(x, image, mean, inv_cov, inside, windows) - weight * x
+    r = rhs - _laplacian_product(x, image, mean, gain, inside, windows) - weight * x
     z = inv_diagonal * r
     p = z
     rz = _dot(r, z)
     for _ in range(steps):  # a converged image (r = 0) stays put: steps of 0 / tiny
-        q = _laplacian_product(p, image, mean, inv_cov, inside, windows) + weight * p
+        q = _laplacian_product(p, image, mean, gain, inside, windows) + weight * p
         step = rz / _dot(p, q).clamp_min(tiny)
         x = x + step * p
         r = r - step * q
@@ -139,19 +141,23 @@ class MattingLaplacian:
         self.inv_cov = _sym3_inverse(_sym3(lambda: zip(centred, centred)) / n + regulariser)
         self.image = image
         self.windows = _scatter_sum([self.inside] * n)  # how many windows hold each pixel
+        full = self.inv_cov[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]]  # the symmetric 3×3, row-major
+        self.gain = (full * self.inside / n).unflatten(1, (3, 3))
+        self.inside_over_n = self.inside / n
         self.diagonal = _scatter_sum([
             self.inside * (1 - (1 + (x * _sym3_apply(self.inv_cov, x)).sum(1, keepdim=True)) / n)
             for x in centred])
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         """``L p`` for N×1×H×W ``p``."""
-        return _laplacian_product(p, self.image, self.mean, self.inv_cov, self.inside, self.windows)
+        return _laplacian_product(p, self.image, self.mean, self.gain, self.inside_over_n, self.windows)
 
     def solve(self, weight: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` Jacobi-preconditioned conjugate-gradient iterations on ``(L + diag(weight)) x = rhs``
         from ``x``, for each image of the batch on its own."""
         return _conjugate_gradient(weight, rhs, x, 1 / (self.diagonal + weight), self.image, self.mean,
-                                   self.inv_cov, self.inside, self.windows, steps, torch.finfo(rhs.dtype).tiny)
+                                   self.gain, self.inside_over_n, self.windows, steps,
+                                   torch.finfo(rhs.dtype).tiny)
 
 
 def guided_coefficients(image: torch.Tensor, p: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
