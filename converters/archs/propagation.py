@@ -9,13 +9,13 @@ image matting", PAMI 2008; 3×3 windows), the colour-line model that makes class
 propagate alpha along the image's own structure. Known trimap pixels enter as very confident data.
 
 To be cheap enough for a CPU, the system is solved at ``1/scale`` resolution with a fixed number of
-Jacobi-preconditioned conjugate-gradient steps (float64: the Laplacian's regulariser is far below float32's
-resolution of the colours), and brought back to full resolution as a local linear function of the
+Jacobi-preconditioned conjugate-gradient steps (in float64: see :class:`MattingLaplacian`), and brought back to full resolution as a local linear function of the
 full-resolution colour, ``α = a·I + b``, with ``a`` and ``b`` fitted on the coarse solution (the guided
 filter of He, Sun and Tang, ECCV 2010), so edges as fine as the image's come back.
 
 Everything is plain tensor arithmetic (pad, slice, pooling, bilinear resize, reductions), so the layer
-exports to ONNX, and autograd trains through it.
+exports to ONNX (the solver is a TorchScript function, so the export keeps its loop as one ONNX ``Loop``),
+and autograd trains through it.
 """
 
 from __future__ import annotations
@@ -186,9 +186,8 @@ class Propagation(nn.Module):
     """
 
     def __init__(self, scale: int = 4, steps: int = 50, eps: float = 1e-7, known_weight: float = 100.0,
-                 transfer_eps: float = 1e-5, precision: str = "float64") -> None:
+                 transfer_eps: float = 1e-5) -> None:
         super().__init__()
-        self.precision = getattr(torch, precision)
         self.scale, self.steps, self.eps = scale, steps, eps
         self.known_weight, self.transfer_eps = known_weight, transfer_eps
 
@@ -202,7 +201,7 @@ class Propagation(nn.Module):
         target = known * (trimap > 0.5).to(dtype) + (1 - known) * data
 
         def coarse(x: torch.Tensor) -> torch.Tensor:
-            return F.avg_pool2d(x, self.scale).to(self.precision)
+            return F.avg_pool2d(x, self.scale).double()  # see MattingLaplacian: float32 fails
 
         image, w = coarse(rgb), coarse(weight)
         t = (coarse(weight * target) + 1e-6 * coarse(target)) / (w + 1e-6)  # where w ≈ 0: the mean target
