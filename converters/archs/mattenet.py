@@ -171,7 +171,8 @@ class MatteNet(nn.Module):
         alpha = prior[:, :1] + linear + self.head(self.d0(y, torch.cat([x, prior], 1)))
         if self.propagation is None:
             return alpha
-        return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence * torch.exp(coef[:, 4:5]))
+        scale = torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 stays finite in fp16
+        return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence * scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])
