@@ -85,3 +85,26 @@ def test_init_reset_keeps_fresh_layers():
     train.init_weights(model, source.state_dict(), ["coef."])
     assert torch.equal(model.e1[0].weight, source.e1[0].weight)
     assert not model.coef.weight.any()  # zero-initialised: the stage starts from the prior's data term
+
+
+def test_fp16_export_keeps_the_layer_out_of_fp16(tmp_path):
+    """The convert pipeline leaves MatteNet's FP32_MODULES unconverted: the fp16 graph's propagation
+    nodes produce no float16, and the fp16 graph passes the pipeline's parity check against PyTorch."""
+    import onnx
+
+    from matte_sdk_converters.pipeline import Request, convert
+
+    ckpt = tmp_path / "m.pt"
+    torch.save(MatteNet(width=4, propagation={"steps": 5}).state_dict(), ckpt)
+    out = convert(Request(model=ckpt, out=tmp_path / "m16.onnx", arch="matte_sdk_converters.archs.mattenet:MatteNet",
+                          arch_kwargs={"width": 4, "propagation": {"steps": 5}}, preset="trimap", fp16=True),
+                  log=lambda _: None)
+    graph = onnx.load(out).graph
+    casts = {n.output[0]: n.attribute[0].i for n in graph.node if n.op_type == "Cast"}
+    layer = [n for n in graph.node if n.name.startswith("/model/propagation/") and n.op_type != "Cast"]
+    assert layer and onnx.TensorProto.FLOAT16 in casts.values()  # the network itself did become fp16
+    # no value inside the layer is rounded to fp16 on its way from one of its nodes to another
+    assert not [name for n in layer for name in n.input if casts.get(name) == onnx.TensorProto.FLOAT16]
+    rounded = {name for name, to in casts.items() if to == onnx.TensorProto.FLOAT16}
+    assert not [n.name for n in graph.node if n.op_type == "Cast" and n.input[0] in rounded
+                and n.attribute[0].i == onnx.TensorProto.FLOAT and n.name.startswith("/model/propagation/")]

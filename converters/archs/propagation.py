@@ -133,20 +133,18 @@ class MattingLaplacian:
 
     def __init__(self, image: torch.Tensor, eps: float = 1e-7) -> None:
         n = len(OFFSETS)
-        self.inside = F.pad(torch.ones_like(image[:, :1, 1:-1, 1:-1]), (1, 1, 1, 1))
+        inside = F.pad(torch.ones_like(image[:, :1, 1:-1, 1:-1]), (1, 1, 1, 1))
         colours = _shifted(image)
-        self.mean = sum(colours) / n
+        self.image, self.mean = image, sum(colours) / n
         centred = [c - self.mean for c in colours]
         regulariser = image.new_tensor([eps / n, 0, 0, eps / n, 0, eps / n]).view(1, 6, 1, 1)
-        self.inv_cov = _sym3_inverse(_sym3(lambda: zip(centred, centred)) / n + regulariser)
-        self.image = image
-        self.windows = _scatter_sum([self.inside] * n)  # how many windows hold each pixel
-        full = self.inv_cov[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]]  # the symmetric 3×3, row-major
-        self.gain = (full * self.inside / n).unflatten(1, (3, 3))
-        self.inside_over_n = self.inside / n
+        inv_cov = _sym3_inverse(_sym3(lambda: zip(centred, centred)) / n + regulariser)
+        self.windows = _scatter_sum([inside] * n)  # how many windows hold each pixel
+        full = inv_cov[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]]  # the symmetric 3×3, row-major
+        self.gain = (full * inside / n).unflatten(1, (3, 3))
+        self.inside_over_n = inside / n
         self.diagonal = _scatter_sum([
-            self.inside * (1 - (1 + (x * _sym3_apply(self.inv_cov, x)).sum(1, keepdim=True)) / n)
-            for x in centred])
+            inside * (1 - (1 + (x * _sym3_apply(inv_cov, x)).sum(1, keepdim=True)) / n) for x in centred])
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         """``L p`` for N×1×H×W ``p``."""
@@ -162,18 +160,16 @@ class MattingLaplacian:
 
 def guided_coefficients(image: torch.Tensor, p: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """He et al.'s guided filter over 3×3 windows: per-pixel ``(a, b)``, averaged over the windows
-    holding the pixel, so that ``p ≈ a·image + b``."""
-    inside = _shifted(torch.ones_like(p))
-    count = sum(inside)
+    holding the pixel, so that ``p ≈ a·image + b``. Float64 (the covariances are uncentred)."""
+    count = _box3(torch.ones_like(p))
 
     def mean(x: torch.Tensor) -> torch.Tensor:
-        return sum(_shifted(x)) / count
+        return _box3(x) / count
 
     mean_i, mean_p = mean(image), mean(p)
-    colours = [(c - mean_i) * m for c, m in zip(_shifted(image), inside)]
-    cov_ip = sum(c * v for c, v in zip(colours, _shifted(p))) / count  # Σ (I − μ) = 0 over the window
     regulariser = image.new_tensor([eps, 0, 0, eps, 0, eps]).view(1, 6, 1, 1)
-    a = _sym3_apply(_sym3_inverse(_sym3(lambda: zip(colours, colours)) / count + regulariser), cov_ip)
+    var = mean(_sym3(lambda: [(image, image)])) - _sym3(lambda: [(mean_i, mean_i)]) + regulariser
+    a = _sym3_apply(_sym3_inverse(var), mean(image * p) - mean_i * mean_p)
     return mean(a), mean(mean_p - (a * mean_i).sum(1, keepdim=True))
 
 
@@ -185,7 +181,7 @@ class Propagation(nn.Module):
     pixels; ``transfer_eps``: the guided transfer's regulariser.
     """
 
-    def __init__(self, scale: int = 4, steps: int = 50, eps: float = 1e-7, known_weight: float = 100.0,
+    def __init__(self, scale: int = 4, steps: int = 100, eps: float = 1e-7, known_weight: float = 100.0,
                  transfer_eps: float = 1e-5) -> None:
         super().__init__()
         self.scale, self.steps, self.eps = scale, steps, eps
