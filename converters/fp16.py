@@ -8,9 +8,10 @@ doesn't mind; the ONNX checker and TensorRT's parser need topological order), an
 nodes (e.g. Resize, whose scales stay fp32) read one value it inserts the same Cast once per reader,
 breaking single assignment. Identical duplicates are dropped and the nodes re-sorted.
 
-Nodes can be kept out of the conversion (``keep_fp32``, a model's ``FP32_MODULES``). The converter then
-still rounds every float32 value passed between two kept nodes to fp16 and back (a Cast pair); those
-round trips are removed, so a kept region computes in float32 throughout.
+Nodes can be kept out of the conversion (``keep_fp32``, a model's ``FP32_MODULES``). The converter would
+still round every float32 value passed between two kept nodes to fp16 and back (a Cast pair), so such
+values are hidden from it first (:func:`keep_internal_values_fp32`): a kept region computes in float32
+throughout.
 """
 
 from __future__ import annotations
@@ -66,43 +67,22 @@ def topological_sort(graph: onnx.GraphProto) -> None:
     graph.node.extend(nodes)
 
 
-def _cast_to(node: onnx.NodeProto) -> int:
-    return next(a.i for a in node.attribute if a.name == "to")
-
-
-def drop_cast_round_trips(model: onnx.ModelProto) -> None:
-    """Remove float32 → fp16 → float32 Cast pairs: readers of the second Cast read the original value."""
-    graph = model.graph
-    types = {v.name: v.type.tensor_type.elem_type
-             for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
-    types.update({v.name: v.type.tensor_type.elem_type for v in graph.input})
-    direct: dict[str, list[onnx.NodeProto]] = {}
-    every: dict[str, int] = {}
+def keep_internal_values_fp32(graph: onnx.GraphProto, kept: set[str]) -> None:
+    """Forget the value_info of float values that pass only between ``kept`` nodes (read by no other node,
+    and not a graph output). The converter retypes every float value it has value_info for to fp16: it
+    would round such a value to fp16 and back between two kept nodes, and hand a kept ``Loop``'s body,
+    which reads outer values by name, an fp16 value its float32 nodes cannot take."""
+    producer = {name: node.name for node in graph.node for name in node.output}
+    readers: dict[str, set[str]] = {}
     for node in graph.node:
-        for name in node.input:
-            direct.setdefault(name, []).append(node)
         for name in _referenced(node):
-            every[name] = every.get(name, 0) + 1
+            readers.setdefault(name, set()).add(node.name)
     outputs = {o.name for o in graph.output}
-    source: dict[str, str] = {}  # a second Cast's output → the float32 value it restores
-    dropped: set[int] = set()
-    for node in graph.node:
-        if (node.op_type != "Cast" or _cast_to(node) != onnx.TensorProto.FLOAT16
-                or types.get(node.input[0]) != onnx.TensorProto.FLOAT or node.output[0] in outputs):
-            continue
-        readers = direct.get(node.output[0], [])
-        backs = [r for r in readers if r.op_type == "Cast" and _cast_to(r) == onnx.TensorProto.FLOAT]
-        only_casts_back = readers and len(backs) == len(readers) == every[node.output[0]]
-        if not only_casts_back or any(b.output[0] in outputs or every.get(b.output[0], 0) != len(direct.get(b.output[0], []))
-                                      for b in backs):  # (also: nothing reads them from inside a subgraph)
-            continue
-        source.update({b.output[0]: node.input[0] for b in backs})
-        dropped.update(id(n) for n in [node, *backs])
-    keep = [n for n in graph.node if id(n) not in dropped]
-    for n in keep:
-        n.input[:] = [source.get(name, name) for name in n.input]
-    del graph.node[:]
-    graph.node.extend(keep)
+    internal = {name for name, node in producer.items()
+                if node in kept and name not in outputs and readers.get(name, set()) <= kept}
+    infos = [v for v in graph.value_info if v.name not in internal]
+    del graph.value_info[:]
+    graph.value_info.extend(infos)
 
 
 def to_fp16(model: onnx.ModelProto, keep_fp32: Sequence[str] = ()) -> onnx.ModelProto:
@@ -110,14 +90,13 @@ def to_fp16(model: onnx.ModelProto, keep_fp32: Sequence[str] = ()) -> onnx.Model
     names start with a prefix in ``keep_fp32`` keep their precision."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
     try:
-        blocked = [n.name for n in copy.graph.node if n.name.startswith(tuple(keep_fp32))]
-        converted = convert_float_to_float16(copy, keep_io_types=True, node_block_list=blocked)
+        blocked = [n.name for n in model.graph.node if n.name.startswith(tuple(keep_fp32))]
+        typed = onnx.shape_inference.infer_shapes(model)  # what the converter would do itself, then:
+        keep_internal_values_fp32(typed.graph, set(blocked))
+        converted = convert_float_to_float16(typed, keep_io_types=True, node_block_list=blocked,
+                                             disable_shape_infer=True)
         drop_duplicate_nodes(converted.graph)
-        if blocked:
-            drop_cast_round_trips(converted)
         topological_sort(converted.graph)
         onnx.checker.check_model(converted)
     except Exception as exc:

@@ -247,7 +247,9 @@ def _normalise(rgb: np.ndarray, part: Part) -> np.ndarray:
     x = _map(rgb, part.range)
     mean = np.asarray(part.mean or (0.0,) * 3, np.float32)
     std = np.asarray(part.std or (1.0,) * 3, np.float32)
-    return ((x - mean) / std).astype(np.float32)
+    out = np.subtract(x, mean, dtype=np.float32)
+    out /= std
+    return out
 
 
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}

@@ -103,7 +103,6 @@ class Blender:
 
     def result(self, fill: np.ndarray | float = 0.0) -> np.ndarray:
         """The blended planes; pixels no run tile covered take ``fill`` (broadcast to H×W×C)."""
-        covered = self.weight > 0
         out = np.broadcast_to(np.asarray(fill, dtype=np.float32), self.sum.shape).copy()
-        out[covered] = self.sum[covered] / self.weight[covered][:, None]
-        return out
+        weight = self.weight[..., None]
+        return np.divide(self.sum, weight, out=out, where=weight > 0)

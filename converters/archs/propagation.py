@@ -9,13 +9,14 @@ image matting", PAMI 2008; 3×3 windows), the colour-line model that makes class
 propagate alpha along the image's own structure. Known trimap pixels enter as very confident data.
 
 To be cheap enough for a CPU, the system is solved at ``1/scale`` resolution with a fixed number of
-Jacobi-preconditioned conjugate-gradient steps (in float64: see :class:`MattingLaplacian`), and brought back to full resolution as a local linear function of the
+Jacobi-preconditioned conjugate-gradient steps (on the Laplacian's 25-point stencil, formed once in float64:
+see :class:`MattingLaplacian`), and brought back to full resolution as a local linear function of the
 full-resolution colour, ``α = a·I + b``, with ``a`` and ``b`` fitted on the coarse solution (the guided
 filter of He, Sun and Tang, ECCV 2010), so edges as fine as the image's come back.
 
-Everything is plain tensor arithmetic (pad, slice, pooling, bilinear resize, reductions), so the layer
-exports to ONNX (the solver is a TorchScript function, so the export keeps its loop as one ONNX ``Loop``),
-and autograd trains through it.
+Everything is plain tensor arithmetic (pad, slice, convolution, pooling, bilinear resize, reductions), so the
+layer exports to ONNX (the solver is a TorchScript function, so the export keeps its loop as one ONNX
+``Loop``), and autograd trains through it.
 """
 
 from __future__ import annotations
@@ -34,16 +35,6 @@ def _shifted(x: torch.Tensor) -> list[torch.Tensor]:
     """The nine views ``x[k + d]`` over the offsets ``d`` (zero outside the image)."""
     p = F.pad(x, (1, 1, 1, 1))
     return [p[..., 1 + dy:p.shape[-2] - 1 + dy, 1 + dx:p.shape[-1] - 1 + dx] for dy, dx in OFFSETS]
-
-
-def _scatter_sum(values: list[torch.Tensor]) -> torch.Tensor:
-    """Adjoint of :func:`_shifted`: ``out[i] = Σ_d values[d][i − d]``."""
-    out = None
-    for (dy, dx), v in zip(OFFSETS, values):
-        p = F.pad(v, (1, 1, 1, 1))
-        term = p[..., 1 - dy:p.shape[-2] - 1 - dy, 1 - dx:p.shape[-1] - 1 - dx]
-        out = term if out is None else out + term
-    return out
 
 
 def _box3(x: torch.Tensor) -> torch.Tensor:
@@ -78,34 +69,36 @@ def _sym3(pairs) -> torch.Tensor:
                       for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))], 1)
 
 
-def _laplacian_product(p: torch.Tensor, image: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor,
-                       inside: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
-    """``L p``: each window fits ``p ≈ a·I + b``; every pixel collects its windows' residuals. ``gain`` is
-    the N×3×3×H×W inverse window covariance over 9, zero for windows not inside the image; ``inside``
-    is 1/9 for windows inside, else 0. Few, whole-tensor operations: in an ONNX ``Loop`` on a CPU the
-    per-operation overhead, not arithmetic, sets the time."""
-    sum_p, sum_ip = _box3(torch.cat([p, image * p], 1)).split([1, 3], 1)
-    a = (gain * (sum_ip - mean * sum_p).unsqueeze(1)).sum(2)
-    b = sum_p * inside - (a * mean).sum(1, keepdim=True)
-    fitted_a, fitted_b = _box3(torch.cat([a, b], 1)).split([3, 1], 1)
-    return windows * p - (fitted_a * image).sum(1, keepdim=True) - fitted_b
+#: The Laplacian's 25-point stencil: offsets (dy, dx) over a 5×5 neighbourhood, row-major.
+STENCIL = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]
+CENTRE = STENCIL.index((0, 0))
+
+
+def _picks(like: torch.Tensor) -> torch.Tensor:
+    """The 25 one-hot 5×5 kernels that gather a pixel's stencil neighbours (as ``like``'s dtype)."""
+    return torch.eye(len(STENCIL), dtype=like.dtype, device=like.device).view(len(STENCIL), 1, 5, 5)
+
+
+def _product(stencil: torch.Tensor, p: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
+    """``Σ_d stencil[:, d] · p[i + STENCIL[d]]`` (zero outside the image): one convolution with
+    :func:`_picks` gathers the 25 neighbours, a weighted sum combines them."""
+    return (stencil * F.conv2d(p, picks, padding=2)).sum(1, keepdim=True)
 
 
 def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (u * v).sum((1, 2, 3), keepdim=True)
 
 
-def _conjugate_gradient(weight: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor, inv_diagonal: torch.Tensor,
-                        image: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor, inside: torch.Tensor,
-                        windows: torch.Tensor, steps: int, tiny: float) -> torch.Tensor:
-    """Jacobi-preconditioned CG on ``(L + diag(weight)) x = rhs``, each image of the batch on its own.
-    A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies."""
-    r = rhs - _laplacian_product(x, image, mean, gain, inside, windows) - weight * x
+def _conjugate_gradient(stencil: torch.Tensor, picks: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor,
+                        inv_diagonal: torch.Tensor, steps: int, tiny: float) -> torch.Tensor:
+    """Jacobi-preconditioned CG on the system whose rows ``stencil`` holds, each image of the batch on its
+    own. A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies."""
+    r = rhs - _product(stencil, x, picks)
     z = inv_diagonal * r
     p = z
     rz = _dot(r, z)
     for _ in range(steps):  # a converged image (r = 0) stays put: steps of 0 / tiny
-        q = _laplacian_product(p, image, mean, gain, inside, windows) + weight * p
+        q = _product(stencil, p, picks)
         step = rz / _dot(p, q).clamp_min(tiny)
         x = x + step * p
         r = r - step * q
@@ -121,41 +114,65 @@ with warnings.catch_warnings():  # TorchScript is deprecated, but only it keeps 
     _conjugate_gradient = torch.jit.script(_conjugate_gradient)
 
 
-class MattingLaplacian:
-    """The matting Laplacian of an N×3×H×W image, applied without forming the matrix.
+def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``out[i] = x[i − (dy, dx)]``, zero where that falls outside the image."""
+    p = F.pad(x, (2, 2, 2, 2))
+    return p[..., 2 - dy:p.shape[-2] - 2 - dy, 2 - dx:p.shape[-1] - 2 - dx]
 
-    Windows are the 3×3 neighbourhoods lying fully inside the image (as pymatting's ``cf_laplacian``).
-    The window covariances are computed once from centred colours; each product then takes two separable
-    box sums (He, Sun and Tang, "Fast matting using large kernel matting Laplacian matrices", CVPR 2010).
-    Needs float64: with closed-form matting's ε the inverse covariances of flat windows reach ~1e9, and
-    float32 rounding then makes the product indefinite.
+
+class MattingLaplacian:
+    """The matting Laplacian of an N×3×H×W image as its 25-point stencil: ``stencil[:, d]`` at pixel ``i``
+    is ``L[i, i + STENCIL[d]]`` (windows: the 3×3 neighbourhoods lying fully inside the image, as
+    pymatting's ``cf_laplacian``).
+
+    The entries are formed once in float64 from centred window covariances, then held in ``dtype``. They
+    are O(1), so float32 keeps the matrix accurate (to ~1e-7 per entry) where a matrix-free product would
+    not: with closed-form matting's ε the inverse covariances of flat windows reach ~1e9 and the product's
+    intermediate terms cancel catastrophically. The centre entry is set so each row sums to zero, as the
+    exact matrix's do (constants cost nothing), and ``L[i, j] = L[j, i]`` holds exactly: each mirrored
+    entry is a shifted copy of the other.
     """
 
-    def __init__(self, image: torch.Tensor, eps: float = 1e-7) -> None:
+    def __init__(self, image: torch.Tensor, eps: float = 1e-7, dtype: torch.dtype = torch.float32) -> None:
         n = len(OFFSETS)
+        image = image.double()
         inside = F.pad(torch.ones_like(image[:, :1, 1:-1, 1:-1]), (1, 1, 1, 1))
         colours = _shifted(image)
-        self.image, self.mean = image, sum(colours) / n
-        centred = [c - self.mean for c in colours]
+        mean = sum(colours) / n
+        centred = [c - mean for c in colours]
         regulariser = image.new_tensor([eps / n, 0, 0, eps / n, 0, eps / n]).view(1, 6, 1, 1)
         inv_cov = _sym3_inverse(_sym3(lambda: zip(centred, centred)) / n + regulariser)
-        self.windows = _scatter_sum([inside] * n)  # how many windows hold each pixel
-        full = inv_cov[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]]  # the symmetric 3×3, row-major
-        self.gain = (full * inside / n).unflatten(1, (3, 3))
-        self.inside_over_n = inside / n
-        self.diagonal = _scatter_sum([
-            inside * (1 - (1 + (x * _sym3_apply(inv_cov, x)).sum(1, keepdim=True)) / n) for x in centred])
+        spread = [_sym3_apply(inv_cov, c) for c in centred]
+        # Window k couples its pixels k + o_a and k + o_b with −(1 + c_a·Δ⁻¹c_b)/9 (a ≠ b): the entry of
+        # pixel k + o_a at offset o_b − o_a. Half the offsets are formed; the other half mirror them.
+        half = {d: [] for d in STENCIL[CENTRE + 1:]}
+        for a, (ay, ax) in enumerate(OFFSETS):
+            for b, (by, bx) in enumerate(OFFSETS):
+                if (by - ay, bx - ax) in half:
+                    entry = inside * (1 + (centred[a] * spread[b]).sum(1, keepdim=True)) / -n
+                    half[(by - ay, bx - ax)].append(_shift(entry, ay, ax))
+        entries = {d: sum(terms).to(dtype) for d, terms in half.items()}
+        entries.update({(-dy, -dx): _shift(e, dy, dx) for (dy, dx), e in list(entries.items())})
+        entries[(0, 0)] = -sum(entries.values())
+        self.stencil = torch.cat([entries[d] for d in STENCIL], 1)
+
+    @property
+    def diagonal(self) -> torch.Tensor:
+        """``L``'s diagonal, N×1×H×W."""
+        return self.stencil[:, CENTRE:CENTRE + 1]
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         """``L p`` for N×1×H×W ``p``."""
-        return _laplacian_product(p, self.image, self.mean, self.gain, self.inside_over_n, self.windows)
+        return _product(self.stencil, p.to(self.stencil.dtype), _picks(self.stencil))
 
     def solve(self, weight: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` Jacobi-preconditioned conjugate-gradient iterations on ``(L + diag(weight)) x = rhs``
-        from ``x``, for each image of the batch on its own."""
-        return _conjugate_gradient(weight, rhs, x, 1 / (self.diagonal + weight), self.image, self.mean,
-                                   self.gain, self.inside_over_n, self.windows, steps,
-                                   torch.finfo(rhs.dtype).tiny)
+        from ``x``, for each image of the batch on its own (in the stencil's dtype)."""
+        dtype = self.stencil.dtype
+        diagonal = self.diagonal + weight.to(dtype)
+        system = torch.cat([self.stencil[:, :CENTRE], diagonal, self.stencil[:, CENTRE + 1:]], 1)
+        return _conjugate_gradient(system, _picks(system), rhs.to(dtype), x.to(dtype), 1 / diagonal, steps,
+                                   torch.finfo(dtype).tiny)
 
 
 def guided_coefficients(image: torch.Tensor, p: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,12 +214,12 @@ class Propagation(nn.Module):
         target = known * (trimap > 0.5).to(dtype) + (1 - known) * data
 
         def coarse(x: torch.Tensor) -> torch.Tensor:
-            return F.avg_pool2d(x, self.scale).double()  # see MattingLaplacian: float32 fails
+            return F.avg_pool2d(x, self.scale)
 
         image, w = coarse(rgb), coarse(weight)
         t = (coarse(weight * target) + 1e-6 * coarse(target)) / (w + 1e-6)  # where w ≈ 0: the mean target
         alpha = MattingLaplacian(image, self.eps).solve(w, w * t, t, self.steps)
-        a, b = guided_coefficients(image, alpha, self.transfer_eps)
+        a, b = guided_coefficients(image.double(), alpha.double(), self.transfer_eps)
         a = F.interpolate(a.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
         b = F.interpolate(b.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
         return (a * rgb).sum(1, keepdim=True) + b
