@@ -117,10 +117,15 @@ def benchmark(data: Path, methods: list[tuple[str, Method]], trimaps: list[str],
 
 
 def table(rows: list[dict]) -> str:
-    """A Markdown table like the reference table in alphamatting-dev/SOURCE.md."""
-    lines = ["| trimap | method | SAD | MSE (x1e-3) | Grad | Conn | s/image |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['trimap']} | {r['method']} | {r['sad']:.2f} | {r['mse'] * 1e3:.1f} | {r['grad']:.2f} | "
-              f"{r['conn']:.2f} | {r['seconds']:.2f} |" for r in rows]
+    """A Markdown table like the reference table in alphamatting-dev/SOURCE.md, with each method's speed
+    relative to closed-form matting's in the same run (when it ran)."""
+    closed_form = {r["trimap"]: r["seconds"] for r in rows if r["method"].startswith(PEERS["cf"][0])}
+    lines = ["| trimap | method | SAD | MSE (x1e-3) | Grad | Conn | s/image | speed vs closed-form |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{closed_form[r['trimap']] / r['seconds']:.1f}×" if r["trimap"] in closed_form else "–"
+        lines.append(f"| {r['trimap']} | {r['method']} | {r['sad']:.2f} | {r['mse'] * 1e3:.1f} | {r['grad']:.2f} | "
+                     f"{r['conn']:.2f} | {r['seconds']:.3f} | {ratio} |")
     return "\n".join(lines)
 
 

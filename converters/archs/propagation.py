@@ -74,31 +74,34 @@ STENCIL = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]
 CENTRE = STENCIL.index((0, 0))
 
 
-def _picks(like: torch.Tensor) -> torch.Tensor:
-    """The 25 one-hot 5×5 kernels that gather a pixel's stencil neighbours (as ``like``'s dtype)."""
-    return torch.eye(len(STENCIL), dtype=like.dtype, device=like.device).view(len(STENCIL), 1, 5, 5)
+def _kernels(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convolution kernels (as ``like``'s dtype) that gather a pixel's 25 stencil neighbours into channels
+    (one-hot 5×5) and sum 25 channels (1×1 ones; in ONNX Runtime a convolution sums channels ~2× faster
+    than ReduceSum over a middle axis)."""
+    gather = torch.eye(len(STENCIL), dtype=like.dtype, device=like.device).view(len(STENCIL), 1, 5, 5)
+    return gather, torch.ones_like(gather[:, :, :1, :1]).transpose(0, 1)
 
 
-def _product(stencil: torch.Tensor, p: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
-    """``Σ_d stencil[:, d] · p[i + STENCIL[d]]`` (zero outside the image): one convolution with
-    :func:`_picks` gathers the 25 neighbours, a weighted sum combines them."""
-    return (stencil * F.conv2d(p, picks, padding=2)).sum(1, keepdim=True)
+def _product(stencil: torch.Tensor, p: torch.Tensor, kernels: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """``Σ_d stencil[:, d] · p[i + STENCIL[d]]`` (zero outside the image), with :func:`_kernels`."""
+    gather, combine = kernels
+    return F.conv2d(stencil * F.conv2d(p, gather, padding=2), combine)
 
 
 def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (u * v).sum((1, 2, 3), keepdim=True)
 
 
-def _conjugate_gradient(stencil: torch.Tensor, picks: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor,
-                        inv_diagonal: torch.Tensor, steps: int, tiny: float) -> torch.Tensor:
+def _conjugate_gradient(stencil: torch.Tensor, kernels: tuple[torch.Tensor, torch.Tensor], rhs: torch.Tensor,
+                        x: torch.Tensor, inv_diagonal: torch.Tensor, steps: int, tiny: float) -> torch.Tensor:
     """Jacobi-preconditioned CG on the system whose rows ``stencil`` holds, each image of the batch on its
     own. A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies."""
-    r = rhs - _product(stencil, x, picks)
+    r = rhs - _product(stencil, x, kernels)
     z = inv_diagonal * r
     p = z
     rz = _dot(r, z)
     for _ in range(steps):  # a converged image (r = 0) stays put: steps of 0 / tiny
-        q = _product(stencil, p, picks)
+        q = _product(stencil, p, kernels)
         step = rz / _dot(p, q).clamp_min(tiny)
         x = x + step * p
         r = r - step * q
@@ -163,7 +166,7 @@ class MattingLaplacian:
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         """``L p`` for N×1×H×W ``p``."""
-        return _product(self.stencil, p.to(self.stencil.dtype), _picks(self.stencil))
+        return _product(self.stencil, p.to(self.stencil.dtype), _kernels(self.stencil))
 
     def solve(self, weight: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` Jacobi-preconditioned conjugate-gradient iterations on ``(L + diag(weight)) x = rhs``
@@ -171,7 +174,7 @@ class MattingLaplacian:
         dtype = self.stencil.dtype
         diagonal = self.diagonal + weight.to(dtype)
         system = torch.cat([self.stencil[:, :CENTRE], diagonal, self.stencil[:, CENTRE + 1:]], 1)
-        return _conjugate_gradient(system, _picks(system), rhs.to(dtype), x.to(dtype), 1 / diagonal, steps,
+        return _conjugate_gradient(system, _kernels(system), rhs.to(dtype), x.to(dtype), 1 / diagonal, steps,
                                    torch.finfo(dtype).tiny)
 
 
