@@ -93,22 +93,29 @@ def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def _conjugate_gradient(stencil: torch.Tensor, kernels: tuple[torch.Tensor, torch.Tensor], rhs: torch.Tensor,
-                        x: torch.Tensor, inv_diagonal: torch.Tensor, steps: int, tiny: float) -> torch.Tensor:
+                        x: torch.Tensor, inv_diagonal: torch.Tensor, steps: int, tiny: float,
+                        resolution: float) -> torch.Tensor:
     """Jacobi-preconditioned CG on the system whose rows ``stencil`` holds, each image of the batch on its
-    own. A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies."""
+    own. A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies.
+
+    An image stops once its preconditioned residual ``rᵀz`` has fallen below ``resolution`` times its
+    start (or was zero): small systems converge within the steps, and in float32 their residuals would
+    otherwise underflow, making the step sizes (and their gradients, in training) 0/0."""
     r = rhs - _product(stencil, x, kernels)
     z = inv_diagonal * r
     p = z
     rz = _dot(r, z)
-    for _ in range(steps):  # a converged image (r = 0) stays put: steps of 0 / tiny
+    floor = rz * resolution
+    for _ in range(steps):
+        live = rz > floor
         q = _product(stencil, p, kernels)
-        step = rz / _dot(p, q).clamp_min(tiny)
+        step = torch.where(live, rz / torch.where(live, _dot(p, q), 1.0).clamp_min(tiny), 0.0)
         x = x + step * p
         r = r - step * q
         z = inv_diagonal * r
         rz_old = rz
         rz = _dot(r, z)
-        p = z + (rz / rz_old.clamp_min(tiny)) * p
+        p = z + torch.where(live, rz / torch.where(live, rz_old, 1.0), 0.0) * p
     return x
 
 
@@ -174,8 +181,9 @@ class MattingLaplacian:
         dtype = self.stencil.dtype
         diagonal = self.diagonal + weight.to(dtype)
         system = torch.cat([self.stencil[:, :CENTRE], diagonal, self.stencil[:, CENTRE + 1:]], 1)
+        info = torch.finfo(dtype)
         return _conjugate_gradient(system, _kernels(system), rhs.to(dtype), x.to(dtype), 1 / diagonal, steps,
-                                   torch.finfo(dtype).tiny)
+                                   info.tiny, info.eps ** 2)
 
 
 def guided_coefficients(image: torch.Tensor, p: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
