@@ -31,10 +31,10 @@ from torch import nn
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 
 
-def _shifted(x: torch.Tensor) -> list[torch.Tensor]:
-    """The nine views ``x[k + d]`` over the offsets ``d`` (zero outside the image)."""
-    p = F.pad(x, (1, 1, 1, 1))
-    return [p[..., 1 + dy:p.shape[-2] - 1 + dy, 1 + dx:p.shape[-1] - 1 + dx] for dy, dx in OFFSETS]
+def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``out[i] = x[i − (dy, dx)]`` for |dy|, |dx| ≤ 2, zero where that falls outside the image."""
+    p = F.pad(x, (2, 2, 2, 2))
+    return p[..., 2 - dy:p.shape[-2] - 2 - dy, 2 - dx:p.shape[-1] - 2 - dx]
 
 
 def _box3(x: torch.Tensor) -> torch.Tensor:
@@ -124,12 +124,6 @@ with warnings.catch_warnings():  # TorchScript is deprecated, but only it keeps 
     _conjugate_gradient = torch.jit.script(_conjugate_gradient)
 
 
-def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """``out[i] = x[i − (dy, dx)]``, zero where that falls outside the image."""
-    p = F.pad(x, (2, 2, 2, 2))
-    return p[..., 2 - dy:p.shape[-2] - 2 - dy, 2 - dx:p.shape[-1] - 2 - dx]
-
-
 class MattingLaplacian:
     """The matting Laplacian of an N×3×H×W image as its 25-point stencil: ``stencil[:, d]`` at pixel ``i``
     is ``L[i, i + STENCIL[d]]`` (windows: the 3×3 neighbourhoods lying fully inside the image, as
@@ -147,7 +141,7 @@ class MattingLaplacian:
         n = len(OFFSETS)
         image = image.double()
         inside = F.pad(torch.ones_like(image[:, :1, 1:-1, 1:-1]), (1, 1, 1, 1))
-        colours = _shifted(image)
+        colours = [_shift(image, -dy, -dx) for dy, dx in OFFSETS]  # at window centre k: I[k + o]
         mean = sum(colours) / n
         centred = [c - mean for c in colours]
         regulariser = image.new_tensor([eps / n, 0, 0, eps / n, 0, eps / n]).view(1, 6, 1, 1)
