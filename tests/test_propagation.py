@@ -74,20 +74,17 @@ def test_conjugate_gradient_solves_each_image_of_a_batch_on_its_own():
     assert torch.allclose(both[:1], alone, atol=1e-6)
 
 
-@pytest.mark.parametrize("known_everywhere", [False, True])
-def test_float32_solve_of_a_converging_system_has_finite_gradients(known_everywhere):
-    """Small, strongly pinned systems converge well within the steps; their float32 residuals would then
-    underflow to zero and make the step sizes' gradients 0/0 (it broke training): an image stops once
-    converged."""
-    torch.manual_seed(1)
-    weight = torch.rand(1, 1, 12, 12) * 0.05
-    weight[..., :2], weight[..., -2:] = 100.0, 100.0
-    if known_everywhere:
-        weight[:] = 100.0
-    data = torch.rand(1, 1, 12, 12, requires_grad=True)
-    x = propagation.MattingLaplacian(_tensor(_image(12, 12, seed=7))).solve(weight, weight * data, data, 100)
-    x.sum().backward()
-    assert torch.isfinite(x).all() and torch.isfinite(data.grad).all()
+def test_float32_solve_of_a_converging_system_has_finite_gradients():
+    """Fully pinned systems converge well within the steps; their float32 residuals would then underflow
+    to zero and make the step sizes' gradients 0/0 (it broke training; 9 of 10 such images did): an image
+    stops once converged."""
+    weight = torch.full((1, 1, 12, 12), 100.0)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        data = torch.rand(1, 1, 12, 12, requires_grad=True)
+        x = propagation.MattingLaplacian(_tensor(_image(12, 12, seed))).solve(weight, weight * data, data, 100)
+        x.sum().backward()
+        assert torch.isfinite(x).all() and torch.isfinite(data.grad).all(), f"image {seed}"
 
 
 def test_layer_recovers_a_two_colour_blend_with_no_data_term():

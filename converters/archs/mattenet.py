@@ -124,7 +124,7 @@ class MatteNet(nn.Module):
     layer to finish with, or None for none."""
 
     SIZE_MULTIPLE = 32
-    FP32_MODULES = ("propagation",)  # its float64 solve and guided transfer must not become fp16 (see export)
+    FP32_MODULES = ("propagation",)  # its float64 stencil and transfer, float32 solve: never fp16 (see export)
     PRIOR_LEVELS = 6
 
     def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None) -> None:

@@ -221,10 +221,10 @@ class Propagation(nn.Module):
         def coarse(x: torch.Tensor) -> torch.Tensor:
             return F.avg_pool2d(x, self.scale)
 
-        image, w = coarse(rgb), coarse(weight)
+        image, w = coarse(rgb).double(), coarse(weight)  # float64 for the stencil's entries and the transfer
         t = (coarse(weight * target) + 1e-6 * coarse(target)) / (w + 1e-6)  # where w ≈ 0: the mean target
         alpha = MattingLaplacian(image, self.eps).solve(w, w * t, t, self.steps)
-        a, b = guided_coefficients(image.double(), alpha.double(), self.transfer_eps)
+        a, b = guided_coefficients(image, alpha.double(), self.transfer_eps)
         a = F.interpolate(a.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
         b = F.interpolate(b.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
         return (a * rgb).sum(1, keepdim=True) + b
