@@ -54,6 +54,16 @@ def test_wide_trimaps_leave_more_unknown():
     assert np.mean(wide) > 2 * np.mean(narrow) > 0
 
 
+def test_unknown_reach_is_the_distance_to_the_farther_known_class():
+    trimap = np.full((8, 40), 0.5, np.float32)
+    trimap[:, :5], trimap[:, 35:] = 0.0, 1.0  # unknown columns 5..34: 1..30 px from background, 30..1 from fg
+    far = np.maximum(np.arange(1, 31), np.arange(30, 0, -1))
+    assert synth.unknown_reach(trimap) == pytest.approx(np.percentile(far, 90))
+    assert synth.unknown_reach(trimap, 100) == 30
+    assert synth.unknown_reach(np.where(trimap == 1.0, 0.5, trimap)) == np.inf  # no known foreground
+    assert synth.unknown_reach(np.round(trimap)) == 0  # nothing unknown
+
+
 def test_deterministic_per_seed():
     a, b, c = synth.generate(7, 96), synth.generate(7, 96), synth.generate(8, 96)
     for field in ("image", "alpha", "trimap", "fg", "bg"):

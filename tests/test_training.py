@@ -10,7 +10,7 @@ from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 
 torch = pytest.importorskip("torch", reason="training needs the convert extra (torch)")
 from matte_sdk_converters.archs.mattenet import MatteNet, macs_per_pixel, receptive_radius  # noqa: E402
-from matte_sdk_converters.training import export, train  # noqa: E402
+from matte_sdk_converters.training import export, synth, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,17 @@ def test_export_goes_through_convert_with_contract(tiny_run, tmp_path):
     assert spec.context >= receptive_radius(train.load_checkpoint(tiny_run / "last.pt"))
     assert spec.provenance["steps"] == 3 and spec.provenance["precision"] == "fp16"
     assert session.get_inputs()[0].type == "tensor(float)"  # fp16 model keeps fp32 inputs
+
+
+def test_a_reach_limit_replaces_far_reaching_samples_deterministically():
+    size, limit = 96, 30.0
+    free = [train.training_sample(7, i, size) for i in range(8)]
+    assert any(synth.unknown_reach(s.trimap) > limit for s in free)  # the limit has something to do
+    limited = [train.training_sample(7, i, size, limit) for i in range(8)]
+    assert all(synth.unknown_reach(s.trimap) <= limit for s in limited)
+    for a, b in zip(free, limited):  # samples within the limit are kept as they were
+        assert np.array_equal(a.image, b.image) == (synth.unknown_reach(a.trimap) <= limit)
+    assert np.array_equal(train.training_sample(7, 5, size, limit).image, limited[5].image)
 
 
 def test_perfect_prediction_has_zero_loss():

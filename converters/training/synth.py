@@ -300,6 +300,20 @@ def make_trimap(rng: np.random.Generator, alpha: np.ndarray, wide: bool | None =
     return out
 
 
+def unknown_reach(trimap: np.ndarray, percentile: float = 90.0) -> float:
+    """How far a trimap's unknown pixels lie from what is known: the ``percentile`` over unknown pixels of
+    the distance (px) to the farther of the nearest known foreground and background pixel. Infinite
+    without both known classes, 0 without unknown pixels."""
+    unknown = (trimap > 0.25) & (trimap < 0.75)
+    if not unknown.any():
+        return 0.0
+    if not ((trimap <= 0.25).any() and (trimap >= 0.75).any()):
+        return float("inf")
+    to_bg = ndimage.distance_transform_edt(trimap > 0.25)[unknown]
+    to_fg = ndimage.distance_transform_edt(trimap < 0.75)[unknown]
+    return float(np.percentile(np.maximum(to_bg, to_fg), percentile))
+
+
 # -- sample ------------------------------------------------------------------------------------------------
 def generate(seed: int, size: int = 320) -> Sample:
     """One deterministic ``size``×``size`` sample for ``seed``."""
