@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from matte_sdk_converters.training import synth
 
@@ -30,11 +31,15 @@ def test_alpha_is_varied(samples):
     assert any((s.alpha == 1).mean() > 0.05 for s in samples)  # and most have a solid core
 
 
+def assert_exact_composite(s: synth.Sample) -> None:
+    clean = synth.srgb_encode(s.alpha[..., None] * s.fg + (1 - s.alpha[..., None]) * s.bg)
+    # only sensor noise (6 sigma) and 8-bit rounding separate the image from the composite
+    assert np.abs(s.image - clean).max() <= 6 * s.noise + 0.5 / 255 + 1e-5
+
+
 def test_image_is_the_exact_composite(samples):
     for s in samples:
-        clean = synth.srgb_encode(s.alpha[..., None] * s.fg + (1 - s.alpha[..., None]) * s.bg)
-        # only sensor noise (6 sigma) and 8-bit rounding separate the image from the composite
-        assert np.abs(s.image - clean).max() <= 6 * s.noise + 0.5 / 255 + 1e-5
+        assert_exact_composite(s)
 
 
 def test_trimap_is_consistent_with_alpha(samples):
@@ -52,6 +57,33 @@ def test_wide_trimaps_leave_more_unknown():
     narrow = [(synth.make_trimap(rng, alpha, wide=False) == 0.5).mean() for _ in range(5)]
     wide = [(synth.make_trimap(rng, alpha, wide=True) == 0.5).mean() for _ in range(5)]
     assert np.mean(wide) > 2 * np.mean(narrow) > 0
+
+
+def test_small_enclosed_known_regions_can_be_left_unknown():
+    alpha = np.zeros((SIZE, SIZE), np.float32)
+    alpha[16:112, 16:112] = 1
+    alpha[50:80, 50:80] = 0  # a 30-px gap through the foreground: background seen inside it
+    plain = synth.make_trimap(np.random.default_rng(1), alpha, wide=False)
+    drawn = synth.make_trimap(np.random.default_rng(1), alpha, wide=False, islands=1600)
+    assert (plain[60:70, 60:70] == 0).all()  # eroded, but its core is still known background
+    assert (drawn[50:80, 50:80] == 0.5).all()  # left unknown, as a hand-drawn trimap leaves it
+    assert np.array_equal(drawn[:8], plain[:8]) and (drawn[:8] == 0).all()  # the outer background stays
+    assert drawn[40, 40] == plain[40, 40] == 1
+
+
+def test_gaps_open_the_foreground_and_leave_the_rest_of_the_sample():
+    seeds = [seed for seed in range(40) if not np.array_equal(synth.generate(seed, SIZE, gaps=True).alpha,
+                                                               synth.generate(seed, SIZE).alpha)]
+    assert 5 <= len(seeds) <= 35  # about half the samples get gaps
+    for seed in seeds[:3]:
+        plain, gapped = synth.generate(seed, SIZE), synth.generate(seed, SIZE, gaps=True)
+        assert (gapped.alpha <= plain.alpha + 1e-3).all()
+        assert ((plain.alpha == 1) & (gapped.alpha == 0)).any()  # background shows through
+        assert gapped.noise == plain.noise  # the same camera: only the foreground changed
+        assert_exact_composite(gapped)
+        labels, count = ndimage.label(gapped.trimap == 0)
+        inside = set(range(1, count + 1)) - set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        assert all((labels == k).sum() >= synth.GAP_ISLANDS for k in inside)
 
 
 def test_unknown_reach_is_the_distance_to_the_farther_known_class():

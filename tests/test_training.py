@@ -66,6 +66,8 @@ def test_a_reach_limit_replaces_far_reaching_samples_deterministically():
     for a, b in zip(free, limited):  # samples within the limit are kept as they were
         assert np.array_equal(a.image, b.image) == (synth.unknown_reach(a.trimap) <= limit)
     assert np.array_equal(train.training_sample(7, 5, size, limit).image, limited[5].image)
+    gapped = train.training_sample(7, 3, size, generator={"gaps": True})  # a recipe's generator options
+    assert np.array_equal(gapped.alpha, synth.generate(train.sample_seed(7, 3), size, gaps=True).alpha)
 
 
 def test_perfect_prediction_has_zero_loss():

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+GAP_ISLANDS = 1600  #: with gaps, known regions under this many pixels (40×40) inside the frame are left unknown
 SUPERSAMPLE = 4  #: strands and polygons are drawn at this many sub-pixels per pixel, then box-filtered
 
 
@@ -282,11 +283,14 @@ def _defocus(rng: np.random.Generator, premult: np.ndarray) -> np.ndarray:
 
 
 # -- trimap ------------------------------------------------------------------------------------------------
-def make_trimap(rng: np.random.Generator, alpha: np.ndarray, wide: bool | None = None) -> np.ndarray:
+def make_trimap(rng: np.random.Generator, alpha: np.ndarray, wide: bool | None = None,
+                islands: int = 0) -> np.ndarray:
     """Trimap from ground truth: definite regions eroded by a random, spatially varying width.
 
     Narrow bands (1–12 px) resemble the alphamatting "Trimap1", wide ones (8–40 px) "Trimap2". Every
-    pixel with 0 < alpha < 1 is unknown.
+    pixel with 0 < alpha < 1 is unknown. Known regions smaller than ``islands`` pixels that do not touch
+    the border (background seen through a gap in the foreground, a stray leaf) are left unknown too, as
+    a hand-drawn trimap leaves them.
     """
     h, w = alpha.shape
     wide = rng.random() < 0.5 if wide is None else wide
@@ -297,7 +301,34 @@ def make_trimap(rng: np.random.Generator, alpha: np.ndarray, wide: bool | None =
         base = rng.uniform(lo, hi)
         width = base * (1 + rng.uniform(0, 1.5) * (fractal_noise(rng, h, w, rng.uniform(20, 120), 2) - 0.5))
         out[region & (dist > np.maximum(width, 1))] = value
+    if islands:
+        for value in (0.0, 1.0):
+            labels, count = ndimage.label(out == value)
+            border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+            small = np.bincount(labels.ravel(), minlength=count + 1) < islands
+            small[border] = False
+            small[0] = False
+            out[small[labels]] = 0.5
     return out
+
+
+def cut_gaps(rng: np.random.Generator, premult: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cut 1–12 gaps (anti-aliased organic blobs, 3–25 px across) through the foreground where it is opaque,
+    so the background shows through inside it, as between a plant's leaves: → (premult, alpha), both
+    scaled by the gaps' transmission, which is exact for a layer seen *over* the background."""
+    h, w = alpha.shape
+    ys, xs = np.nonzero(alpha >= 1.0)
+    if len(ys) == 0:
+        return premult, alpha
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    open_ = np.zeros((h, w), np.float32)
+    for i in rng.integers(0, len(ys), rng.integers(1, 13)):
+        ry, rx = rng.uniform(1.5, 12.5, 2)
+        field = 1 - np.hypot((yy - ys[i]) / ry, (xx - xs[i]) / rx)
+        field = field + rng.uniform(0, 0.6) * (fractal_noise(rng, h, w, rng.uniform(4, 16), 2) - 0.5)
+        open_ = np.maximum(open_, _smooth_edge(field, 0.0, 1.0))
+    keep = 1 - open_
+    return premult * keep[..., None], alpha * keep
 
 
 def unknown_reach(trimap: np.ndarray, percentile: float = 90.0) -> float:
@@ -315,15 +346,21 @@ def unknown_reach(trimap: np.ndarray, percentile: float = 90.0) -> float:
 
 
 # -- sample ------------------------------------------------------------------------------------------------
-def generate(seed: int, size: int = 320) -> Sample:
-    """One deterministic ``size``×``size`` sample for ``seed``."""
+def generate(seed: int, size: int = 320, gaps: bool = False) -> Sample:
+    """One deterministic ``size``×``size`` sample for ``seed``. With ``gaps``, half the samples get gaps
+    through their foreground (:func:`cut_gaps`, drawn from a separate stream, so everything else is the
+    sample without) and their trimaps leave small enclosed known regions unknown (``islands``)."""
     rng = np.random.default_rng(seed)
+    gap_rng = np.random.default_rng([seed, 1]) if gaps else None
     h = w = size
     bg = background(rng, h, w)
     if rng.random() < 0.3:  # backgrounds with object-like structure: another composite, out of focus
         inner = _layers(rng, h, w)
         bg = ndimage.gaussian_filter(inner[0] + (1 - inner[1][..., None]) * bg, (rng.uniform(0, 5),) * 2 + (0,))
     premult, alpha = _layers(rng, h, w, srgb_encode(bg[rng.integers(h), rng.integers(w)]) if rng.random() < 0.25 else None)
+    gapped = gap_rng is not None and gap_rng.random() < 0.5
+    if gapped:
+        premult, alpha = cut_gaps(gap_rng, premult, alpha)
     if rng.random() < 0.5:  # the lens' own softness blurs foreground, alpha and background alike
         sigma = (rng.uniform(0.3, 1.0),) * 2
         behind = ndimage.gaussian_filter((1 - alpha[..., None]) * bg, sigma + (0,))
@@ -341,7 +378,8 @@ def generate(seed: int, size: int = 320) -> Sample:
     noise = float(rng.uniform(0, 0.012))
     image = srgb_encode(linear) + rng.normal(0, noise, (h, w, 3)).astype(np.float32)
     image = np.round(np.clip(image, 0, 1) * 255) / 255
-    return Sample(image.astype(np.float32), alpha, make_trimap(rng, alpha), fg, bg, noise)
+    trimap = make_trimap(rng, alpha, islands=GAP_ISLANDS if gapped else 0)
+    return Sample(image.astype(np.float32), alpha, trimap, fg, bg, noise)
 
 
 def _layers(rng: np.random.Generator, h: int, w: int,

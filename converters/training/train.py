@@ -3,9 +3,9 @@
     python -m matte_sdk_converters.training.train [--config converters/training/config.json]
         [--run runs/mattenet-w8] [--resume] [--max-steps N]
 
-A separate process generates samples in seed order (sample ``i`` is ``synth.generate(seed*10**8 + i)``;
-with ``max_unknown_reach``, only samples whose unknown pixels lie that close to both known classes: see
-:func:`training_sample`)
+A separate process generates samples in seed order (sample ``i`` is ``synth.generate(seed*10**8 + i)``,
+with the recipe's ``generator`` options; with ``max_unknown_reach``, only samples whose unknown pixels lie
+that close to both known classes: see :func:`training_sample`)
 into a ring buffer of ``buffer`` samples; each step replaces ``fresh_per_step`` of them and trains on a
 batch drawn from the buffer with random flips and 90° turns, so generation (about 0.1 s a sample) does
 not starve the network. The batch choice of step ``k`` comes from a generator seeded with (seed, k), and
@@ -59,22 +59,27 @@ def _pack(s: synth.Sample) -> dict[str, np.ndarray]:
             "alpha": s.alpha.astype(np.float16), "fg": s.fg.astype(np.float16), "bg": s.bg.astype(np.float16)}
 
 
-def training_sample(seed: int, index: int, size: int, max_reach: float | None = None) -> synth.Sample:
-    """Sample ``index`` of a recipe: ``synth.generate(sample_seed(seed, index))``, or with ``max_reach``, the
-    first of that seed and its retries (``+ k·10**12``) whose trimap's :func:`~.synth.unknown_reach` is
-    at most ``max_reach`` px. Deterministic per index, so a resumed run sees the same samples."""
-    sample, attempt = synth.generate(sample_seed(seed, index), size), 0
+def training_sample(seed: int, index: int, size: int, max_reach: float | None = None,
+                    generator: dict | None = None) -> synth.Sample:
+    """Sample ``index`` of a recipe: ``synth.generate(sample_seed(seed, index), size, **generator)``, or
+    with ``max_reach``, the first of that seed and its retries (``+ k·10**12``) whose trimap's
+    :func:`~.synth.unknown_reach` is at most ``max_reach`` px. Deterministic per index, so a resumed run
+    sees the same samples."""
+    options = generator or {}
+    sample, attempt = synth.generate(sample_seed(seed, index), size, **options), 0
     while max_reach is not None and synth.unknown_reach(sample.trimap) > max_reach:
         attempt += 1
-        sample = synth.generate(sample_seed(seed, index) + attempt * 10**12, size)
+        sample = synth.generate(sample_seed(seed, index) + attempt * 10**12, size, **options)
     return sample
 
 
-def _producer(seed: int, start: int, size: int, max_reach: float | None, queue: "mp.Queue") -> None:
+def _producer(cfg: dict, start: int, queue: "mp.Queue") -> None:
     os.nice(5)  # the training step has priority over generation
     torch.set_num_threads(1)
     for index in itertools.count(start):
-        queue.put((index, _pack(training_sample(seed, index, size, max_reach))))
+        sample = training_sample(cfg["seed"], index, cfg["sample_size"], cfg.get("max_unknown_reach"),
+                                 cfg.get("generator"))
+        queue.put((index, _pack(sample)))
 
 
 class Buffer:
@@ -176,7 +181,7 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     buf = Buffer(cap)
     queue: mp.Queue = mp.get_context("fork").Queue(maxsize=2 * cap)
     producer = mp.get_context("fork").Process(
-        target=_producer, args=(cfg["seed"], consumed - cap, cfg["sample_size"], cfg.get("max_unknown_reach"), queue), daemon=True)
+        target=_producer, args=(cfg, consumed - cap, queue), daemon=True)
     producer.start()
     for _ in range(cap):  # (re)build the buffer from the last `cap` sample indices
         buf.put(*queue.get())
