@@ -7,7 +7,8 @@ defocused as a premultiplied layer (so alpha stays exact), stacked with the *ove
 composited over a procedural background (fractal noise, gradients, blurred shapes, stripes). The
 composite is sRGB-encoded and quantised to 8 bits like a photograph; the trimap is derived from the
 ground-truth alpha by eroding its definite regions by random, spatially varying widths. Everything is
-drawn from one ``numpy.random.Generator`` seeded per sample, so ``generate(seed)`` is deterministic.
+drawn from one ``numpy.random.Generator`` seeded per sample, so ``generate(seed)`` is deterministic;
+``generate(seed, gaps=True)`` adds gaps through the foreground from a second stream (:func:`cut_gaps`).
 """
 
 from __future__ import annotations
