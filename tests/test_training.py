@@ -10,7 +10,7 @@ from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 
 torch = pytest.importorskip("torch", reason="training needs the convert extra (torch)")
 from matte_sdk_converters.archs.mattenet import MatteNet, macs_per_pixel, receptive_radius  # noqa: E402
-from matte_sdk_converters.training import export, synth, train  # noqa: E402
+from matte_sdk_converters.training import export, heldout, synth, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,22 @@ def test_a_reach_limit_replaces_far_reaching_samples_deterministically():
     assert np.array_equal(train.training_sample(7, 5, size, limit).image, limited[5].image)
     gapped = train.training_sample(7, 3, size, generator={"gaps": True})  # a recipe's generator options
     assert np.array_equal(gapped.alpha, synth.generate(train.sample_seed(7, 3), size, gaps=True).alpha)
+
+
+def test_heldout_composites_fit_the_reach_and_are_never_training_seeds():
+    samples = heldout.composites(3, 96, max_reach=40)
+    assert all(synth.unknown_reach(s.trimap) <= 40 for s in samples)
+    assert np.array_equal(samples[0].image, heldout.composites(1, 96, max_reach=40)[0].image)
+    training = [train.sample_seed(seed, 0) for seed in range(1, 20)]  # recipes use seeds 5..17
+    assert heldout.FIRST_SEED > max(training) + 10**7  # ten million samples per recipe before they meet
+
+
+def test_heldout_scores_a_checkpoint_against_itself(tiny_run, capsys):
+    path = str(tiny_run / "last.pt")
+    assert heldout.main([path, path, "--count", "2", "--size", "64"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {path}")]
+    assert len(rows) == 2 and rows[0].split("|")[2:6] == rows[1].split("|")[2:6]
+    assert rows[1].split("|")[6].strip() == "0%, 0%, 0%, 0%"  # ties do not count as wins
 
 
 def test_perfect_prediction_has_zero_loss():
