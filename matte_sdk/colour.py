@@ -77,5 +77,5 @@ def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
 def to_network(pixels: np.ndarray, src: str, encoding: str) -> np.ndarray:
     """Convert into a network's encoding, then make it finite and clip to [0, 1] (see module policy)."""
     encoded = convert(pixels, src, encoding)
-    np.nan_to_num(encoded, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(encoded, 0.0, 1.0, out=encoded)
+    np.fmax(encoded, 0.0, out=encoded)  # fmax/fmin take the number over NaN: NaN → 0, −Inf → 0, +Inf → 1
+    return np.fmin(encoded, 1.0, out=encoded)

@@ -198,18 +198,23 @@ class Matter:
 
     def _tensor(self, spec: InputSpec, group: list[Tile], plate: np.ndarray, cs: str,
                 tri: np.ndarray | None, bg: tuple[np.ndarray, str] | None) -> np.ndarray:
-        """N×C×H×W for one input: parts in order, padded to the size multiple."""
-        pieces = []
+        """N×C×H×W for one input: parts in order, each written straight into one buffer padded to the
+        size multiple (no intermediate channels-last tensor, concatenation or padded copy)."""
+        h, w = group[0].shape
+        multiple = self.spec.size_multiple
+        x = np.empty((len(group), spec.channels, _round_up(h, multiple), _round_up(w, multiple)), np.float32)
+        first = 0
         for part in spec.parts:
+            out = x[:, first:first + part.channels, :h, :w]
+            first += part.channels
             if part.role == "trimap":
-                enc = trimaps.encode(np.stack([tri[t.box] for t in group]), part.trimap)
-                pieces.append(_map(enc, part.range))
+                out.transpose(0, 2, 3, 1)[...] = _map(trimaps.encode(_gather(tri, group), part.trimap), part.range)
             else:
                 src, src_cs = (plate, cs) if part.role == "image" else bg
-                rgb = colour.to_network(np.stack([src[t.box] for t in group]), src_cs, part.encoding)
-                pieces.append(_normalise(rgb, part))
-        x = np.concatenate(pieces, axis=-1).transpose(0, 3, 1, 2)
-        return _pad(x, self.spec.size_multiple, self.spec.pad)
+                rgb = colour.to_network(_gather(src, group), src_cs, part.encoding)
+                _normalise(rgb, part, out)
+        _fill_padding(x, h, w, self.spec.pad)
+        return x
 
     def _keep_state(self, outputs: dict[str, np.ndarray]) -> None:
         for spec in self.spec.inputs:
@@ -233,6 +238,11 @@ def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
         yield group
 
 
+def _gather(src: np.ndarray, group: list[Tile]) -> np.ndarray:
+    """The group's boxes of ``src`` stacked on a new first axis (a view when there is one tile)."""
+    return src[group[0].box][None] if len(group) == 1 else np.stack([src[t.box] for t in group])
+
+
 def _map(x: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
     lo, hi = rng
     return x if (lo, hi) == (0.0, 1.0) else x * (hi - lo) + lo
@@ -243,27 +253,33 @@ def _unmap(x: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
     return x if (lo, hi) == (0.0, 1.0) else (x - lo) / (hi - lo)
 
 
-def _normalise(rgb: np.ndarray, part: Part) -> np.ndarray:
+def _normalise(rgb: np.ndarray, part: Part, out: np.ndarray) -> None:
+    """``(rgb mapped to the part's range − mean) / std``, N×H×W×3 into the N×3×H×W view ``out``, a
+    channel at a time (contiguous writes; ~6× faster than writing through a transposed view)."""
     x = _map(rgb, part.range)
-    mean = np.asarray(part.mean or (0.0,) * 3, np.float32)
-    std = np.asarray(part.std or (1.0,) * 3, np.float32)
-    out = np.subtract(x, mean, dtype=np.float32)
-    out /= std
-    return out
+    for c in range(3):
+        np.subtract(x[..., c], np.float32(part.mean[c] if part.mean else 0.0), out=out[:, c])
+        out[:, c] /= np.float32(part.std[c] if part.std else 1.0)
 
 
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}
 
 
-def _pad(x: np.ndarray, multiple: int, mode: str) -> np.ndarray:
-    h, w = x.shape[2:]
-    ph, pw = _round_up(h, multiple) - h, _round_up(w, multiple) - w
-    if not (ph or pw):
-        return np.ascontiguousarray(x)
+def _fill_padding(x: np.ndarray, h: int, w: int, mode: str) -> None:
+    """Fill N×C×H×W ``x`` beyond its first ``h`` rows and ``w`` columns from them, as ``numpy.pad`` would
+    with the model's ``pad`` mode (reflect falls back to symmetric, then edge, where the pad is too wide)."""
+    ph, pw = x.shape[2] - h, x.shape[3] - w
     np_mode = _PAD_MODES[mode]
+    if np_mode == "constant":
+        x[:, :, :h, w:] = 0.0
+        x[:, :, h:, :] = 0.0
+        return
     if np_mode == "reflect" and (ph >= h or pw >= w):
         np_mode = "symmetric" if ph <= h and pw <= w else "edge"
-    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=np_mode)
+    if pw:
+        x[:, :, :h, w:] = x[:, :, :h, np.pad(np.arange(w), (0, pw), mode=np_mode)[w:]]
+    if ph:
+        x[:, :, h:, :] = x[:, :, np.pad(np.arange(h), (0, ph), mode=np_mode)[h:], :]
 
 
 def _crop(y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -129,3 +129,21 @@ def test_uint8_trimap_levels_127_and_128(models):
 def test_unsupported_plate_layout(models):
     with pytest.raises(InputError, match="unsupported channel layout"):
         Matter.load(models["free"], device="cpu").matte(np.zeros((8, 8, 2), np.float32))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "zero"])
+@pytest.mark.parametrize("h, w, multiple", [(45, 70, 32), (64, 33, 32), (5, 40, 32), (32, 64, 32)])
+def test_padding_is_filled_in_place_as_numpy_pad_would(mode, h, w, multiple):
+    from matte_sdk.matter import _fill_padding, _round_up
+
+    rng = np.random.default_rng(h * w)
+    core = rng.random((2, 4, h, w)).astype(np.float32)
+    ph, pw = _round_up(h, multiple) - h, _round_up(w, multiple) - w
+    np_mode = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}[mode]
+    if np_mode == "reflect" and (ph >= h or pw >= w):  # a reflection wider than the image can't be taken
+        np_mode = "symmetric" if ph <= h and pw <= w else "edge"
+    expected = np.pad(core, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=np_mode)
+    x = np.full(expected.shape, np.nan, np.float32)
+    x[:, :, :h, :w] = core
+    _fill_padding(x, h, w, mode)
+    np.testing.assert_array_equal(x, expected)

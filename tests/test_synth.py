@@ -85,6 +85,22 @@ def test_gaps_open_the_foreground_and_leave_the_rest_of_the_sample():
         assert all((labels == k).sum() >= synth.GAP_ISLANDS for k in inside)
 
 
+def test_photo_colours_vary_the_foreground_and_soften_the_background_only():
+    pairs = [(synth.generate(seed, SIZE), synth.generate(seed, SIZE, photo=True)) for seed in range(12)]
+    spread, detail = [], []
+    for plain, photo in pairs:
+        assert np.array_equal(plain.alpha, photo.alpha) and np.array_equal(plain.trimap, photo.trimap)
+        assert photo.noise == plain.noise
+        assert_exact_composite(photo)
+        opaque = photo.alpha == 1
+        if opaque.sum() > 100:  # the foreground's colours spread more: materials and shading
+            spread.append([np.log(s.fg[opaque] + 1e-3).std(0).mean() for s in (plain, photo)])
+        detail.append([np.abs(ndimage.laplace(s.bg.mean(2))).mean() for s in (plain, photo)])
+    spread, detail = np.array(spread), np.array(detail)
+    assert len(spread) >= 4 and (spread[:, 1] > spread[:, 0]).mean() >= 0.75
+    assert (detail[:, 1] < detail[:, 0]).mean() >= 0.75  # the background is mostly defocused
+
+
 def test_unknown_reach_is_the_distance_to_the_farther_known_class():
     trimap = np.full((8, 40), 0.5, np.float32)
     trimap[:, :5], trimap[:, 35:] = 0.0, 1.0  # unknown columns 5..34: 1..30 px from background, 30..1 from fg

@@ -29,11 +29,11 @@ from .train import load_checkpoint, network_input
 FIRST_SEED = 2_400_000_000
 
 
-def composites(count: int, size: int, max_reach: float | None = None, gaps: bool = False) -> list[synth.Sample]:
+def composites(count: int, size: int, max_reach: float | None = None, gaps: bool = False, photo: bool = False) -> list[synth.Sample]:
     """The first ``count`` held-out composites that have both known classes (and fit ``max_reach``)."""
     out, seed = [], FIRST_SEED + size
     while len(out) < count:
-        s = synth.generate(seed, size, gaps=gaps)
+        s = synth.generate(seed, size, gaps=gaps, photo=photo)
         seed += 1
         if (s.trimap == 0).any() and (s.trimap == 1).any() and (
                 max_reach is None or synth.unknown_reach(s.trimap) <= max_reach):
