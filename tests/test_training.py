@@ -124,3 +124,22 @@ def test_colour_prior_recovers_a_two_colour_blend(band):
     unknown = trimap[0, 0] == 0.5
     assert (prior[2:][:, unknown] > 0).all()  # known colours on both sides reach every pixel
     assert torch.allclose(prior[0][unknown], alpha[unknown], atol=1e-2)
+
+
+def test_colour_statistics_hide_the_ring_and_score_the_prior_on_it():
+    from matte_sdk_converters.training import colourstats
+
+    image = np.zeros((64, 96, 3), np.float32)
+    image[:, :40], image[:, 40:56], image[:, 56:] = (0.8, 0.2, 0.1), (0.5, 0.3, 0.3), (0.1, 0.2, 0.9)
+    trimap = np.full((64, 96), 0.5, np.float32)
+    trimap[:, :40], trimap[:, 56:] = 0.0, 1.0
+    flat = colourstats.hidden_ring(image, trimap, ring=8)
+    for name in ("bg", "fg"):
+        errors, confidence = flat[name]
+        assert len(errors) == 64 * 8  # the 8 known columns nearest the band on that side
+        assert errors.max() < 1e-3 and confidence.min() > 0.99  # flat colours: predicted exactly
+    striped = image.copy()
+    striped[::2, :40] = (0.2, 0.9, 0.2)  # a background the prior can't predict pixel by pixel
+    errors, confidence = colourstats.hidden_ring(striped, trimap, ring=8)["bg"]
+    assert np.median(confidence) < 1e-3
+    assert "| x | bg | 0.000 |" in colourstats.summary("x", [flat])
