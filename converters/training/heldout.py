@@ -1,7 +1,7 @@
 """Compare checkpoints on held-out procedural composites: the yardstick that decides what ships.
 
     python -m matte_sdk_converters.training.heldout A.pt B.pt [...] [--count 32] [--size 640]
-        [--max-reach 140] [--gaps]
+        [--max-reach 140] [--gaps] [--photo]
 
 Composites come from seeds ``2,400,000,000 + size`` onwards, which no training recipe draws (training uses
 ``seed * 10**8 + index`` and retries ``+ k * 10**12``); those without both known classes are skipped, and
@@ -65,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=640)
     ap.add_argument("--max-reach", type=float, help="only composites whose unknown_reach is at most this (px)")
     ap.add_argument("--gaps", action="store_true", help="the generator's gaps option")
+    ap.add_argument("--photo", action="store_true", help="the generator's photo option")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    samples = composites(args.count, args.size, args.max_reach, args.gaps)
-    print(f"{len(samples)} held-out composites, {args.size} px, max reach {args.max_reach}, gaps {args.gaps}")
+    samples = composites(args.count, args.size, args.max_reach, args.gaps, args.photo)
+    print(f"{len(samples)} held-out composites, {args.size} px, max reach {args.max_reach}, gaps {args.gaps}, "
+          f"photo {args.photo}")
     print("| checkpoint | SAD | MSE (x1e-3) | Grad | Conn | beats the first on (SAD, MSE, Grad, Conn) |")
     print("|---|---|---|---|---|---|")
     first = None
