@@ -11,7 +11,11 @@ together with pymatting 1.1.16's closed-form and KNN matting when pymatting is i
 predictions are rounded to 8 bits, as in the published reference table
 (../shared/data/alphamatting-dev/SOURCE.md); the model's float alpha is scored as it is. Seconds per
 image time the matting call only, after one untimed warm-up on a small crop (ONNX Runtime session set-up,
-numba compilation). KNN takes about 10 s per image on 2 cores: use ``--peers`` and ``--limit``.
+numba compilation), and after a pause of ``SETTLE`` seconds: methods run back to back per image, and a
+library's worker threads keep spinning for a moment after its call returns, taking the CPU from whatever
+runs next (measured: the default model took 175 ms per image straight after closed-form matting, 137 ms
+after a 50 ms pause; closed-form's time did not change). KNN takes about 5 s per image on 2 cores: use
+``--peers`` and ``--limit``.
 
     python benchmarks/quality.py                         # default model + peers, trimap1 and trimap2
     python benchmarks/quality.py --model my.onnx --peers cf --limit 4
@@ -38,6 +42,7 @@ from matte_sdk.imageio import Image, read_image
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alphamatting-dev"
 PEERS = {"cf": ("pymatting closed-form", "estimate_alpha_cf"), "knn": ("pymatting KNN", "estimate_alpha_knn")}
 WARM_UP = 64  # pixels, side of the warm-up crop
+SETTLE = 0.1  # seconds of idle before each timed call, so no method pays for the previous one's threads
 
 #: A method: (plate, 8-bit trimap) -> alpha to score.
 Method = Callable[[Image, np.ndarray], np.ndarray]
@@ -104,6 +109,7 @@ def benchmark(data: Path, methods: list[tuple[str, Method]], trimaps: list[str],
             trimap = read_plane(data / trimap_dir / image_name)
             gt = read_plane(data / "alpha" / image_name)
             for name, method in methods:
+                time.sleep(SETTLE)
                 start = time.perf_counter()
                 alpha = method(plate, trimap)
                 seconds[name] += time.perf_counter() - start
