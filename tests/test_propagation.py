@@ -9,7 +9,8 @@ import scipy.sparse as sparse  # noqa: E402
 import scipy.sparse.linalg  # noqa: E402
 
 from matte_sdk_converters.archs import propagation  # noqa: E402
-from matte_sdk_converters.archs.mattenet import MatteNet  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from matte_sdk_converters.archs.mattenet import MatteNet, colour_prior  # noqa: E402
 from matte_sdk_converters.training import train  # noqa: E402
 
 
@@ -119,6 +120,21 @@ def test_init_reset_keeps_fresh_layers():
     train.init_weights(model, source.state_dict(), ["coef."])
     assert torch.equal(model.e1[0].weight, source.e1[0].weight)
     assert not model.coef.weight.any()  # zero-initialised: the stage starts from the prior's data term
+
+
+def test_detail_gate_adds_the_estimates_detail_finer_than_the_solve():
+    plain = MatteNet(width=4, propagation={"steps": 3}).eval()
+    gated = MatteNet(width=4, propagation={"steps": 3}, detail=True).eval()
+    train.init_weights(gated, plain.state_dict(), [])  # a checkpoint without the gate loads into one with it
+    x = torch.rand(1, 4, 64, 96)
+    x[:, 3] = torch.randint(0, 3, (64, 96)) / 2
+    with torch.no_grad():
+        torch.nn.init.constant_(gated.gate.bias, -40.0)  # closed: exactly the network without it
+        assert torch.allclose(gated.raw(x), plain.raw(x))
+        torch.nn.init.constant_(gated.gate.bias, 40.0)  # open: the estimate (here the prior's, the correction
+        estimate = colour_prior(x)[0][:, :1]  # layers being zero) minus its 4×-pooled, re-interpolated self
+        coarse = F.interpolate(F.avg_pool2d(estimate, 4), scale_factor=4.0, mode="bilinear", align_corners=False)
+        torch.testing.assert_close(gated.raw(x) - plain.raw(x), estimate - coarse, atol=1e-5, rtol=0)
 
 
 def test_fp16_export_keeps_the_layer_out_of_fp16(tmp_path):

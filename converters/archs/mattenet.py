@@ -30,6 +30,10 @@ from .propagation import Propagation
 CONFIDENCE_SCALE = 0.03
 RESIDUAL_SIGMA = 0.02
 
+#: Initial bias of the detail gate (``detail=True``): sigmoid(−4) ≈ 0.018, so training starts near the
+#: network without it.
+DETAIL_GATE_START = -4.0
+
 #: The input's RGB normalisation (ImageNet statistics), needed to recover colours for the prior.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -127,7 +131,8 @@ class MatteNet(nn.Module):
     FP32_MODULES = ("propagation",)  # its float64 stencil and transfer, float32 solve: never fp16 (see export)
     PRIOR_LEVELS = 6
 
-    def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None) -> None:
+    def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None,
+                 detail: bool = False) -> None:
         super().__init__()
         self.prior_spread = prior_spread
         self.propagation = None if propagation is None else Propagation(**propagation)
@@ -147,6 +152,11 @@ class MatteNet(nn.Module):
         for layer in (self.coef, self.head):  # start as the colour prior exactly, learn corrections
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        # 1/2: with propagation, a gate on the estimate's detail finer than the solve (see raw); starts ~closed
+        self.gate = nn.Conv2d(2 * w, 1, 3, padding=1) if detail and propagation is not None else None
+        if self.gate is not None:
+            nn.init.zeros_(self.gate.weight)
+            nn.init.constant_(self.gate.bias, DETAIL_GATE_START)
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Unclamped alpha before the known regions are copied in (what training's losses see).
@@ -172,7 +182,14 @@ class MatteNet(nn.Module):
         if self.propagation is None:
             return alpha
         scale = torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 stays finite in fp16
-        return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence * scale)
+        out = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence * scale)
+        if self.gate is None:
+            return out
+        s = float(self.propagation.scale)
+        coarse = F.interpolate(F.avg_pool2d(alpha, self.propagation.scale), scale_factor=s, mode="bilinear",
+                               align_corners=False)
+        gate = torch.sigmoid(F.interpolate(self.gate(y), scale_factor=2.0, mode="bilinear", align_corners=False))
+        return out + gate * (alpha - coarse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])

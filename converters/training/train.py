@@ -136,7 +136,8 @@ def _save(path: Path, state: dict) -> None:
 
 def model_kwargs(cfg: dict) -> dict:
     """MatteNet's constructor arguments for a recipe (runs from before ``prior_spread`` existed had none)."""
-    return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0), "propagation": cfg.get("propagation")}
+    return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0), "propagation": cfg.get("propagation"),
+            "detail": cfg.get("detail", False)}
 
 
 def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
