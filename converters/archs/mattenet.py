@@ -209,7 +209,8 @@ def receptive_radius(model: MatteNet) -> int:
     bilinear upsampling one coarse pixel, pixel_unshuffle one pixel. Colour prior: the coarsest
     pull-push cell, one more per spreading step, plus one coarse pixel per bilinear upsampling, then 7 px
     of half-resolution layers (pooling, d1's conv, the coefficient conv, upsampling) on the way to the
-    output.
+    output. The detail gate (``detail=True``) pools the estimate over ``scale``-px cells and interpolates
+    them back: two cells more.
     """
     radius, scale = 1, 2  # pixel_unshuffle(2): a 1/2-scale pixel covers 2 input pixels
     for stage in (model.e1, model.e2, model.e3, model.e4):
@@ -222,7 +223,8 @@ def receptive_radius(model: MatteNet) -> int:
         radius += scale  # the 3×3 fuse conv at the finer scale
     levels = model.PRIOR_LEVELS
     prior = (1 + model.prior_spread) * 2 ** (levels - 1) + sum(2 ** level for level in range(1, levels)) + 7
-    return max(radius + 1, prior)
+    detail = 0 if model.gate is None else 2 * model.propagation.scale  # the estimate's pooled cell + interpolation
+    return max(radius + 1, prior) + detail
 
 
 def macs_per_pixel(model: nn.Module, size: tuple[int, int] = (256, 256)) -> float:
