@@ -265,17 +265,24 @@ def _normalise(rgb: np.ndarray, part: Part, out: np.ndarray) -> None:
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}
 
 
+def _numpy_pad_mode(mode: str, h: int, w: int, ph: int, pw: int) -> str:
+    """``numpy.pad``'s mode for the model's ``pad`` mode on an ``h``×``w`` image padded by ``ph``, ``pw``:
+    a reflection wider than the image falls back to symmetric, then to edge."""
+    np_mode = _PAD_MODES[mode]
+    if np_mode == "reflect" and (ph >= h or pw >= w):
+        np_mode = "symmetric" if ph <= h and pw <= w else "edge"
+    return np_mode
+
+
 def _fill_padding(x: np.ndarray, h: int, w: int, mode: str) -> None:
     """Fill N×C×H×W ``x`` beyond its first ``h`` rows and ``w`` columns from them, as ``numpy.pad`` would
-    with the model's ``pad`` mode (reflect falls back to symmetric, then edge, where the pad is too wide)."""
+    with :func:`_numpy_pad_mode`."""
     ph, pw = x.shape[2] - h, x.shape[3] - w
-    np_mode = _PAD_MODES[mode]
+    np_mode = _numpy_pad_mode(mode, h, w, ph, pw)
     if np_mode == "constant":
         x[:, :, :h, w:] = 0.0
         x[:, :, h:, :] = 0.0
         return
-    if np_mode == "reflect" and (ph >= h or pw >= w):
-        np_mode = "symmetric" if ph <= h and pw <= w else "edge"
     if pw:
         x[:, :, :h, w:] = x[:, :, :h, np.pad(np.arange(w), (0, pw), mode=np_mode)[w:]]
     if ph:

@@ -132,18 +132,23 @@ def test_unsupported_plate_layout(models):
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "zero"])
-@pytest.mark.parametrize("h, w, multiple", [(45, 70, 32), (64, 33, 32), (5, 40, 32), (32, 64, 32)])
-def test_padding_is_filled_in_place_as_numpy_pad_would(mode, h, w, multiple):
-    from matte_sdk.matter import _fill_padding, _round_up
+@pytest.mark.parametrize("h, w", [(45, 70), (64, 33), (5, 40), (16, 40), (32, 64)])
+def test_padding_is_filled_in_place_as_numpy_pad_would(mode, h, w):
+    from matte_sdk.matter import _fill_padding, _numpy_pad_mode, _round_up
 
-    rng = np.random.default_rng(h * w)
-    core = rng.random((2, 4, h, w)).astype(np.float32)
-    ph, pw = _round_up(h, multiple) - h, _round_up(w, multiple) - w
-    np_mode = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}[mode]
-    if np_mode == "reflect" and (ph >= h or pw >= w):  # a reflection wider than the image can't be taken
-        np_mode = "symmetric" if ph <= h and pw <= w else "edge"
-    expected = np.pad(core, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=np_mode)
+    core = np.random.default_rng(h * w).random((2, 4, h, w)).astype(np.float32)
+    ph, pw = _round_up(h, 32) - h, _round_up(w, 32) - w
+    expected = np.pad(core, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=_numpy_pad_mode(mode, h, w, ph, pw))
     x = np.full(expected.shape, np.nan, np.float32)
     x[:, :, :h, :w] = core
     _fill_padding(x, h, w, mode)
     np.testing.assert_array_equal(x, expected)
+
+
+def test_reflection_wider_than_the_image_falls_back():
+    from matte_sdk.matter import _numpy_pad_mode
+
+    assert _numpy_pad_mode("reflect", 45, 70, 19, 26) == "reflect"
+    assert _numpy_pad_mode("reflect", 16, 40, 16, 24) == "symmetric"  # pad as wide as the image
+    assert _numpy_pad_mode("reflect", 5, 40, 27, 24) == "edge"  # wider
+    assert _numpy_pad_mode("replicate", 5, 40, 27, 24) == "edge"

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from ..archs import mattenet
 from . import heldout
-from .train import network_input
+from .train import padded_input
 
 
 def hidden_ring(image: np.ndarray, trimap: np.ndarray, ring: int = 24) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -33,9 +32,7 @@ def hidden_ring(image: np.ndarray, trimap: np.ndarray, ring: int = 24) -> dict[s
     out = {}
     for name, known, truth in (("bg", trimap < 0.25, 0.0), ("fg", trimap > 0.75, 1.0)):
         hidden = known & (distance <= ring)
-        x = network_input(torch.from_numpy(image.transpose(2, 0, 1)[None].copy()),
-                          torch.from_numpy(np.where(hidden, 0.5, trimap).astype(np.float32))[None, None])
-        x = F.pad(x, (0, -w % 32, 0, -h % 32), mode="replicate")
+        x = padded_input(image, np.where(hidden, 0.5, trimap).astype(np.float32))
         with torch.no_grad():
             features, confidence = mattenet.colour_prior(x)
         alpha_hat = features[0, 0, :h, :w].numpy()[hidden]
@@ -56,13 +53,14 @@ def summary(label: str, rings: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -
 
 
 def _photographs(folder: Path, trimap: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    from matte_sdk import trimap as trimaps
     from matte_sdk.imageio import read_image
 
     pairs = []
     for path in sorted((folder / "image").glob("*.png")):
-        image = read_image(path).pixels[..., :3].astype(np.float32)
-        tri = read_image(folder / trimap / path.name).pixels[..., 0]
-        pairs.append((image, np.where(tri < 0.25, 0.0, np.where(tri > 0.75, 1.0, 0.5)).astype(np.float32)))
+        tri = folder / trimap / path.name
+        pairs.append((read_image(path).pixels[..., :3].astype(np.float32),
+                      trimaps.normalise(read_image(tri).pixels, str(tri))))
     return pairs
 
 
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.photos:
         pairs = _photographs(args.photos, args.trimap)
         print(summary(f"{args.photos.name} {args.trimap}", [hidden_ring(i, t, args.ring) for i, t in pairs]))
-    samples = heldout.composites(args.count, args.size, args.max_reach, args.gaps, args.photo)
+    samples = heldout.composites(args.count, args.size, args.max_reach, gaps=args.gaps, photo=args.photo)
     label = f"generated {args.size} px" + " gaps" * args.gaps + " photo" * args.photo
     print(summary(label, [hidden_ring(s.image, s.trimap, args.ring) for s in samples]))
     return 0

@@ -19,21 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from matte_sdk import metrics
 
 from . import synth
-from .train import load_checkpoint, network_input
+from .train import load_checkpoint, padded_input
 
 FIRST_SEED = 2_400_000_000
 
 
-def composites(count: int, size: int, max_reach: float | None = None, gaps: bool = False, photo: bool = False) -> list[synth.Sample]:
-    """The first ``count`` held-out composites that have both known classes (and fit ``max_reach``)."""
+def composites(count: int, size: int, max_reach: float | None = None, **generator: bool) -> list[synth.Sample]:
+    """The first ``count`` held-out composites that have both known classes (and fit ``max_reach``);
+    ``generator``: :func:`.synth.generate`'s options (``gaps``, ``photo``)."""
     out, seed = [], FIRST_SEED + size
     while len(out) < count:
-        s = synth.generate(seed, size, gaps=gaps, photo=photo)
+        s = synth.generate(seed, size, **generator)
         seed += 1
         if (s.trimap == 0).any() and (s.trimap == 1).any() and (
                 max_reach is None or synth.unknown_reach(s.trimap) <= max_reach):
@@ -46,13 +46,9 @@ def scores(checkpoint: Path, samples: list[synth.Sample]) -> np.ndarray:
     model = load_checkpoint(checkpoint)
     rows = []
     for s in samples:
-        image = torch.from_numpy(s.image.transpose(2, 0, 1)[None].copy())
-        x = network_input(image, torch.from_numpy(s.trimap)[None, None])
         h, w = s.trimap.shape
-        multiple = model.SIZE_MULTIPLE
-        x = F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
         with torch.no_grad():
-            alpha = model(x)[0, 0, :h, :w].numpy()
+            alpha = model(padded_input(s.image, s.trimap, model.SIZE_MULTIPLE))[0, 0, :h, :w].numpy()
         trimap8 = np.round(s.trimap * 255).astype(np.uint8)
         rows.append(metrics.evaluate(np.round(alpha * 255).astype(np.uint8), s.alpha, trimap8))
     return np.array(rows, dtype=float)
@@ -68,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo", action="store_true", help="the generator's photo option")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    samples = composites(args.count, args.size, args.max_reach, args.gaps, args.photo)
+    samples = composites(args.count, args.size, args.max_reach, gaps=args.gaps, photo=args.photo)
     print(f"{len(samples)} held-out composites, {args.size} px, max reach {args.max_reach}, gaps {args.gaps}, "
           f"photo {args.photo}")
     print("| checkpoint | SAD | MSE (x1e-3) | Grad | Conn | beats the first on (SAD, MSE, Grad, Conn) |")

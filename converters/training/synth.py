@@ -332,8 +332,7 @@ def cut_gaps(rng: np.random.Generator, premult: np.ndarray, alpha: np.ndarray) -
     return premult * keep[..., None], alpha * keep
 
 
-def photographic(rng: np.random.Generator, premult: np.ndarray, alpha: np.ndarray,
-                 bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def photographic(rng: np.random.Generator, premult: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Colour statistics closer to photographs': → (premult, bg).
 
     The foreground gets materials and shading: its straight colour is multiplied by a gain made of 2–4
@@ -342,7 +341,7 @@ def photographic(rng: np.random.Generator, premult: np.ndarray, alpha: np.ndarra
     and gets a smooth lighting falloff. Alpha is untouched (the gain scales premultiplied colour, which is
     the same as scaling straight colour). The ranges were set so that the colour prior's error on known
     colours it is not shown matches photographs' (docs/default-model.md, "Session 6")."""
-    h, w = alpha.shape
+    h, w = bg.shape[:2]
     regions = int(rng.integers(2, 5))
     field = fractal_noise(rng, h, w, rng.uniform(30, 150), 3)
     gains = np.exp(rng.normal(0, 1.0, (regions, 3))).astype(np.float32)
@@ -391,7 +390,7 @@ def generate(seed: int, size: int = 320, gaps: bool = False, photo: bool = False
         bg = ndimage.gaussian_filter(inner[0] + (1 - inner[1][..., None]) * bg, (rng.uniform(0, 5),) * 2 + (0,))
     premult, alpha = _layers(rng, h, w, srgb_encode(bg[rng.integers(h), rng.integers(w)]) if rng.random() < 0.25 else None)
     if photo:
-        premult, bg = photographic(np.random.default_rng([seed, 2]), premult, alpha, bg)
+        premult, bg = photographic(np.random.default_rng([seed, 2]), premult, bg)
     gapped = gap_rng is not None and gap_rng.random() < 0.5
     if gapped:
         premult, alpha = cut_gaps(gap_rng, premult, alpha)

@@ -49,6 +49,14 @@ def network_input(image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
     return torch.cat([(image - mean) / std, trimap], 1)
 
 
+def padded_input(image: np.ndarray, trimap: np.ndarray, multiple: int = MatteNet.SIZE_MULTIPLE) -> torch.Tensor:
+    """One H×W×3 sRGB image (0–1) and H×W gray trimap → the 1×4×H'×W' network input, padded by
+    replication to ``multiple`` (crop the output back to H×W)."""
+    h, w = trimap.shape
+    x = network_input(torch.from_numpy(image.transpose(2, 0, 1)[None].copy()), torch.from_numpy(trimap)[None, None])
+    return F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
+
+
 def sample_seed(seed: int, index: int) -> int:
     return seed * 10**8 + index
 
