@@ -137,6 +137,24 @@ def test_detail_gate_adds_the_estimates_detail_finer_than_the_solve():
         torch.testing.assert_close(gated.raw(x) - plain.raw(x), estimate - coarse, atol=1e-5, rtol=0)
 
 
+def test_trust_adds_a_confidence_that_pulls_the_solve_to_the_estimate():
+    plain = MatteNet(width=4, propagation={"steps": 20}).eval()
+    trusting = MatteNet(width=4, propagation={"steps": 20}, trust=True).eval()
+    train.init_weights(trusting, plain.state_dict(), [])  # a checkpoint without it loads into one with it
+    x = torch.rand(1, 4, 64, 96, generator=torch.Generator().manual_seed(0))
+    x[:, 3] = 0.5  # an unknown band between known background (left) and foreground (right)
+    x[:, 3, :, :24], x[:, 3, :, 72:] = 0, 1
+    unknown = x[:, 3:4] == 0.5
+    estimate = colour_prior(x)[0][:, :1]  # the data term while the correction layers are zero
+    with torch.no_grad():
+        torch.nn.init.constant_(trusting.trust.bias, -40.0)  # off: e^-20 at most, the network without it
+        torch.testing.assert_close(trusting.raw(x), plain.raw(x), atol=1e-5, rtol=0)
+        torch.nn.init.constant_(trusting.trust.bias, 40.0)  # on: confidence +1 everywhere
+        far = (plain.raw(x) - estimate).abs()[unknown].mean()
+        near = (trusting.raw(x) - estimate).abs()[unknown].mean()
+    assert near < 0.5 * far
+
+
 def test_fp16_export_keeps_the_layer_out_of_fp16(tmp_path):
     """The convert pipeline leaves MatteNet's FP32_MODULES unconverted: the fp16 graph's propagation
     nodes produce no float16, and the fp16 graph passes the pipeline's parity check against PyTorch."""

@@ -143,3 +143,12 @@ def test_colour_statistics_hide_the_ring_and_score_the_prior_on_it():
     errors, confidence = colourstats.hidden_ring(striped, trimap, ring=8)["bg"]
     assert np.median(confidence) < 1e-3
     assert "| x | bg | 0.000 |" in colourstats.summary("x", [flat])
+
+
+def test_parameter_groups_scale_the_learning_rate_of_named_layers_only():
+    model = MatteNet(width=4, propagation={"steps": 3}, trust=True)
+    groups = train.param_groups(model, {"trust": 100.0})
+    factor = {id(p): g["lr_multiplier"] for g in groups for p in g["params"]}
+    assert len(factor) == sum(len(g["params"]) for g in groups) == len(list(model.parameters()))  # each once
+    assert {n for n, p in model.named_parameters() if factor[id(p)] != 1.0} == {"trust.weight", "trust.bias"}
+    assert {factor[id(model.trust.bias)], factor[id(model.e1[0].weight)]} == {100.0, 1.0}

@@ -34,6 +34,11 @@ RESIDUAL_SIGMA = 0.02
 #: network without it.
 DETAIL_GATE_START = -4.0
 
+#: Initial bias of the additive trust (``trust=True``), in log space: e^-9.2 ≈ 1e-4, ten times below the
+#: smallest uniform confidence that measurably changes the solve (1e-3), so training starts near the network
+#: without it.
+TRUST_START = -9.2
+
 #: The input's RGB normalisation (ImageNet statistics), needed to recover colours for the prior.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -125,14 +130,15 @@ def _spread(acc: torch.Tensor, steps: int) -> torch.Tensor:
 class MatteNet(nn.Module):
     """Image + gray trimap → alpha. ``width`` scales every channel count; ``prior_spread``: see
     :func:`colour_prior`; ``propagation``: the keyword arguments of a :class:`~.propagation.Propagation`
-    layer to finish with, or None for none."""
+    layer to finish with, or None for none; ``detail`` and ``trust``: optional learned parts of that
+    layer's input (see :meth:`raw`)."""
 
     SIZE_MULTIPLE = 32
     FP32_MODULES = ("propagation",)  # its float64 stencil and transfer, float32 solve: never fp16 (see export)
     PRIOR_LEVELS = 6
 
     def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None,
-                 detail: bool = False) -> None:
+                 detail: bool = False, trust: bool = False) -> None:
         super().__init__()
         self.prior_spread = prior_spread
         self.propagation = None if propagation is None else Propagation(**propagation)
@@ -157,6 +163,11 @@ class MatteNet(nn.Module):
         if self.gate is not None:
             nn.init.zeros_(self.gate.weight)
             nn.init.constant_(self.gate.bias, DETAIL_GATE_START)
+        # 1/2: with propagation, a confidence of the network's own, added to the prior's (see raw); starts ~0
+        self.trust = nn.Conv2d(2 * w, 1, 3, padding=1) if trust and propagation is not None else None
+        if self.trust is not None:
+            nn.init.zeros_(self.trust.weight)
+            nn.init.constant_(self.trust.bias, TRUST_START)
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Unclamped alpha before the known regions are copied in (what training's losses see).
@@ -165,8 +176,10 @@ class MatteNet(nn.Module):
         function of the pixel's colour, ``a·rgb + b`` (the colour-line model of closed-form matting),
         with ``a`` and ``b`` predicted at half resolution and interpolated, so edges as fine as the
         image's own come for free; a full-resolution convolution adds a residual. With propagation, that
-        alpha is the data term, weighted by the prior's confidence times a learned factor, and
-        :class:`~.propagation.Propagation` returns the energy's minimiser.
+        alpha is the data term, weighted by the prior's confidence times a learned factor (plus, with
+        ``trust``, a learned confidence of its own: the product is ~0 wherever the prior's colours fit
+        badly, however right the estimate), and :class:`~.propagation.Propagation` returns the energy's
+        minimiser.
         """
         prior, confidence = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread)
         s1 = self.e1(F.pixel_unshuffle(x, 2))
@@ -181,8 +194,11 @@ class MatteNet(nn.Module):
         alpha = prior[:, :1] + linear + self.head(self.d0(y, torch.cat([x, prior], 1)))
         if self.propagation is None:
             return alpha
-        scale = torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 stays finite in fp16
-        out = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence * scale)
+        confidence = confidence * torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 is finite in fp16
+        if self.trust is not None:  # the prior's confidence caps the product where its colours fit badly
+            trust = F.interpolate(self.trust(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+            confidence = confidence + torch.exp(trust.clamp(-20.0, 0.0))
+        out = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
         if self.gate is None:
             return out
         s = float(self.propagation.scale)

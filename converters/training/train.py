@@ -145,7 +145,7 @@ def _save(path: Path, state: dict) -> None:
 def model_kwargs(cfg: dict) -> dict:
     """MatteNet's constructor arguments for a recipe (runs from before ``prior_spread`` existed had none)."""
     return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0), "propagation": cfg.get("propagation"),
-            "detail": cfg.get("detail", False)}
+            "detail": cfg.get("detail", False), "trust": cfg.get("trust", False)}
 
 
 def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
@@ -164,6 +164,17 @@ def init_weights(model: MatteNet, state: dict, reset: list[str]) -> None:
     model.load_state_dict({**fresh, **kept})
 
 
+def param_groups(model: torch.nn.Module, multipliers: dict[str, float]) -> list[dict]:
+    """The optimiser's parameter groups: parameters whose name starts with a key of ``multipliers`` learn at
+    that multiple of the schedule's rate (e.g. a fresh log-space bias that must travel far in a short
+    fine-tune), the rest at 1×."""
+    groups: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        factor = next((f for prefix, f in multipliers.items() if name.startswith(prefix)), 1.0)
+        groups.setdefault(factor, []).append(p)
+    return [{"params": params, "lr_multiplier": factor} for factor, params in groups.items()]
+
+
 def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
@@ -175,7 +186,8 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         init_weights(model, torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"],
                      cfg.get("init_reset", []))
     ema = copy.deepcopy(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    opt = torch.optim.AdamW(param_groups(model, cfg.get("lr_multipliers", {})), lr=cfg["lr"],
+                            weight_decay=cfg["weight_decay"])
     step = 0
     if resuming:
         state = torch.load(last, map_location="cpu", weights_only=True)
@@ -207,7 +219,7 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         b = buf.batch(picks, turns, flips)
         x = network_input(b["image"], b["trimap"]).contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+            group["lr"] = learning_rate(cfg, step) * group.get("lr_multiplier", 1.0)  # runs saved before groups: 1×
         model.train()
         parts = losses(known_override(model.raw(x), x[:, 3:4]), b)
         loss = sum(cfg["loss_weights"][k] * v for k, v in parts.items())
