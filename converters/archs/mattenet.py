@@ -53,6 +53,11 @@ def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequent
     )
 
 
+def _up2(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2× upsampling."""
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
 class _Up(nn.Module):
     """Project the coarse features with a 1×1 conv, upsample 2×, concatenate the skip, 3×3 conv."""
 
@@ -62,8 +67,16 @@ class _Up(nn.Module):
         self.fuse = _conv(cproj + cskip, cout)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(self.proj(x), scale_factor=2.0, mode="bilinear", align_corners=False)
+        x = _up2(self.proj(x))
         return self.fuse(torch.cat([x, skip], 1))
+
+
+def _constant_conv(cin: int, bias: float) -> nn.Conv2d:
+    """A 3×3 convolution to one channel that starts as the constant ``bias`` (zero weights)."""
+    conv = nn.Conv2d(cin, 1, 3, padding=1)
+    nn.init.zeros_(conv.weight)
+    nn.init.constant_(conv.bias, bias)
+    return conv
 
 
 def rgb_of(x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +106,7 @@ def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> tuple[tor
         pyramid.append(F.avg_pool2d(pyramid[-1], 2))
     acc = _spread(pyramid[-1], spread)
     for level in reversed(pyramid[:-1]):
-        acc = level + 0.5 * F.interpolate(acc, scale_factor=2.0, mode="bilinear", align_corners=False)
+        acc = level + 0.5 * _up2(acc)
     support = acc[:, 6:8]
     fg_rgb = acc[:, 0:3] / (support[:, 0:1] + 1e-6)
     bg_rgb = acc[:, 3:6] / (support[:, 1:2] + 1e-6)
@@ -158,16 +171,11 @@ class MatteNet(nn.Module):
         for layer in (self.coef, self.head):  # start as the colour prior exactly, learn corrections
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        # 1/2: with propagation, a gate on the estimate's detail finer than the solve (see raw); starts ~closed
-        self.gate = nn.Conv2d(2 * w, 1, 3, padding=1) if detail and propagation is not None else None
-        if self.gate is not None:
-            nn.init.zeros_(self.gate.weight)
-            nn.init.constant_(self.gate.bias, DETAIL_GATE_START)
-        # 1/2: with propagation, a confidence of the network's own, added to the prior's (see raw); starts ~0
-        self.trust = nn.Conv2d(2 * w, 1, 3, padding=1) if trust and propagation is not None else None
-        if self.trust is not None:
-            nn.init.zeros_(self.trust.weight)
-            nn.init.constant_(self.trust.bias, TRUST_START)
+        # 1/2, with propagation only (see raw): a gate on the estimate's detail finer than the solve (starts
+        # ~closed), and a confidence of the network's own added to the prior-based one (starts ~0)
+        with_layer = propagation is not None
+        self.gate = _constant_conv(2 * w, DETAIL_GATE_START) if detail and with_layer else None
+        self.trust = _constant_conv(2 * w, TRUST_START) if trust and with_layer else None
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Unclamped alpha before the known regions are copied in (what training's losses see).
@@ -189,22 +197,21 @@ class MatteNet(nn.Module):
         y = self.d3(y, s3)
         y = self.d2(y, s2)
         y = self.d1(y, torch.cat([s1, F.avg_pool2d(prior, 2)], 1))
-        coef = F.interpolate(self.coef(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        coef = _up2(self.coef(y))
         linear = (coef[:, :3] * x[:, :3]).sum(1, keepdim=True) + coef[:, 3:4]
         alpha = prior[:, :1] + linear + self.head(self.d0(y, torch.cat([x, prior], 1)))
         if self.propagation is None:
             return alpha
         confidence = confidence * torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 is finite in fp16
         if self.trust is not None:  # the prior's confidence caps the product where its colours fit badly
-            trust = F.interpolate(self.trust(y), scale_factor=2.0, mode="bilinear", align_corners=False)
-            confidence = confidence + torch.exp(trust.clamp(-20.0, 0.0))
+            confidence = confidence + torch.exp(_up2(self.trust(y)).clamp(-20.0, 0.0))
         out = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
         if self.gate is None:
             return out
         s = float(self.propagation.scale)
         coarse = F.interpolate(F.avg_pool2d(alpha, self.propagation.scale), scale_factor=s, mode="bilinear",
                                align_corners=False)
-        gate = torch.sigmoid(F.interpolate(self.gate(y), scale_factor=2.0, mode="bilinear", align_corners=False))
+        gate = torch.sigmoid(_up2(self.gate(y)))
         return out + gate * (alpha - coarse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
