@@ -9,7 +9,7 @@ import pytest
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 
 torch = pytest.importorskip("torch", reason="training needs the convert extra (torch)")
-from matte_sdk_converters.archs.mattenet import MatteNet, macs_per_pixel, receptive_radius  # noqa: E402
+from matte_sdk_converters.archs.mattenet import MatteNet, colour_prior, macs_per_pixel, receptive_radius  # noqa: E402
 from matte_sdk_converters.training import export, heldout, synth, train  # noqa: E402
 
 
@@ -152,3 +152,25 @@ def test_parameter_groups_scale_the_learning_rate_of_named_layers_only():
     assert len(factor) == sum(len(g["params"]) for g in groups) == len(list(model.parameters()))  # each once
     assert {n: factor[id(p)] for n, p in model.named_parameters() if factor[id(p)] != 1.0} == {
         "trust.weight": 100.0, "trust.bias": 100.0}
+
+
+def test_the_estimate_captured_for_its_loss_is_the_data_term_of_the_layer():
+    model = MatteNet(propagation={"steps": 2}, trust=True).eval()  # fresh: the estimate is the colour prior
+    estimates = train.capture_estimates(model)
+    s = synth.generate(3, 64)
+    x = train.padded_input(s.image, s.trimap)
+    with torch.no_grad():
+        out = model.raw(x)
+    (estimate,) = estimates
+    assert torch.equal(estimate, colour_prior(x, model.PRIOR_LEVELS, model.prior_spread)[0][:, :1])
+    assert not torch.equal(estimate, out)
+    b = {"alpha": torch.from_numpy(s.alpha)[None, None], "trimap": torch.from_numpy(s.trimap)[None, None]}
+    assert 0 < float(train.unknown_l1(estimate, b)) < 1
+
+
+def test_a_recipe_with_an_estimate_weight_trains_and_logs_that_loss(tiny_run, tmp_path):
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    cfg.update(propagation={"steps": 2}, trust=True, loss_weights={**cfg["loss_weights"], "estimate": 0.25})
+    train.train(cfg, tmp_path, resume=False, max_steps=2)
+    lines = [line.split() for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("step ")]
+    assert len(lines) == 2 and all(0 < float(line[line.index("estimate") + 1]) < 1 for line in lines)

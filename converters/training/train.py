@@ -116,16 +116,30 @@ class Buffer:
         return t
 
 
+def unknown_l1(pred: torch.Tensor, b: dict[str, torch.Tensor]) -> torch.Tensor:
+    """L1 of alpha, averaged over the unknown region."""
+    unknown = (b["trimap"] == 0.5).float()
+    return ((pred - b["alpha"]).abs() * unknown).sum() / (unknown.sum() + 1.0)
+
+
 def losses(pred: torch.Tensor, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """L1 alpha, L1 of alpha gradients and L1 composition error, averaged over the unknown region."""
     gt = b["alpha"]
     unknown = (b["trimap"] == 0.5).float()
     n = unknown.sum() + 1.0
-    l1 = ((pred - gt).abs() * unknown).sum() / n
+    l1 = unknown_l1(pred, b)
     gx = ((pred.diff(dim=3) - gt.diff(dim=3)).abs() * unknown[..., 1:]).sum()
     gy = ((pred.diff(dim=2) - gt.diff(dim=2)).abs() * unknown[..., 1:, :]).sum()
     comp = ((pred - gt) * (b["fg"] - b["bg"])).abs().mean(1, keepdim=True)
     return {"l1": l1, "grad": (gx + gy) / n, "comp": (comp * unknown).sum() / n}
+
+
+def capture_estimates(model: MatteNet) -> list[torch.Tensor]:
+    """A list that receives the data term (the network's own estimate) each time ``model``'s propagation
+    layer runs, for a loss on it (recipe ``loss_weights: {"estimate": w}``)."""
+    estimates: list[torch.Tensor] = []
+    model.propagation.register_forward_pre_hook(lambda _layer, args: estimates.append(args[2]))
+    return estimates
 
 
 def learning_rate(cfg: dict, step: int) -> float:
@@ -186,6 +200,7 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         init_weights(model, torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"],
                      cfg.get("init_reset", []))
     ema = copy.deepcopy(model)
+    estimates = capture_estimates(model) if "estimate" in cfg["loss_weights"] else None
     opt = torch.optim.AdamW(param_groups(model, cfg.get("lr_multipliers", {})), lr=cfg["lr"],
                             weight_decay=cfg["weight_decay"])
     step = 0
@@ -222,6 +237,8 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
             group["lr"] = learning_rate(cfg, step) * group.get("lr_multiplier", 1.0)  # runs saved before groups: 1×
         model.train()
         parts = losses(known_override(model.raw(x), x[:, 3:4]), b)
+        if estimates is not None:
+            parts["estimate"] = unknown_l1(estimates.pop(), b)
         loss = sum(cfg["loss_weights"][k] * v for k, v in parts.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
