@@ -137,6 +137,8 @@ def losses(pred: torch.Tensor, b: dict[str, torch.Tensor]) -> dict[str, torch.Te
 def capture_estimates(model: MatteNet) -> list[torch.Tensor]:
     """A list that receives the data term (the network's own estimate) each time ``model``'s propagation
     layer runs, for a loss on it (recipe ``loss_weights: {"estimate": w}``)."""
+    if model.propagation is None:
+        raise ValueError("an 'estimate' loss needs a recipe with a propagation layer (its data term is the estimate)")
     estimates: list[torch.Tensor] = []
     model.propagation.register_forward_pre_hook(lambda _layer, args: estimates.append(args[2]))
     return estimates
