@@ -71,6 +71,27 @@ class _Up(nn.Module):
         return self.fuse(torch.cat([x, skip], 1))
 
 
+class _Refine(nn.Module):
+    """A thin full-resolution residual on the propagation layer's output, from the input, the network's
+    estimate and the solve: three 3×3 convolutions (the middle one dilated 2×), ``width`` channels, no
+    batch norm; the last starts at zero, so it starts as the identity."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(6, width, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 1, 3, padding=1))
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+
+    #: Its reach in pixels beyond the centre pixel.
+    RADIUS = 4
+
+    def forward(self, x: torch.Tensor, estimate: torch.Tensor, solved: torch.Tensor) -> torch.Tensor:
+        return solved + self.layers(torch.cat([x, estimate, solved], 1))
+
+
 def _constant_conv(cin: int, bias: float) -> nn.Conv2d:
     """A 3×3 convolution to one channel that starts as the constant ``bias`` (zero weights)."""
     conv = nn.Conv2d(cin, 1, 3, padding=1)
@@ -151,7 +172,7 @@ class MatteNet(nn.Module):
     PRIOR_LEVELS = 6
 
     def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None,
-                 detail: bool = False, trust: bool = False) -> None:
+                 detail: bool = False, trust: bool = False, refine: int = 0) -> None:
         super().__init__()
         self.prior_spread = prior_spread
         self.propagation = None if propagation is None else Propagation(**propagation)
@@ -176,6 +197,7 @@ class MatteNet(nn.Module):
         with_layer = propagation is not None
         self.gate = _constant_conv(2 * w, DETAIL_GATE_START) if detail and with_layer else None
         self.trust = _constant_conv(2 * w, TRUST_START) if trust and with_layer else None
+        self.refine = _Refine(refine) if refine and with_layer else None
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Unclamped alpha before the known regions are copied in (what training's losses see).
@@ -206,6 +228,8 @@ class MatteNet(nn.Module):
         if self.trust is not None:  # the prior's confidence caps the product where its colours fit badly
             confidence = confidence + torch.exp(_up2(self.trust(y)).clamp(-20.0, 0.0))
         out = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
+        if self.refine is not None:
+            out = self.refine(x, alpha, out)
         if self.gate is None:
             return out
         s = float(self.propagation.scale)
@@ -247,7 +271,8 @@ def receptive_radius(model: MatteNet) -> int:
     levels = model.PRIOR_LEVELS
     prior = (1 + model.prior_spread) * 2 ** (levels - 1) + sum(2 ** level for level in range(1, levels)) + 7
     detail = 0 if model.gate is None else 2 * model.propagation.scale  # the estimate's pooled cell + interpolation
-    return max(radius + 1, prior) + detail
+    refine = 0 if model.refine is None else model.refine.RADIUS
+    return max(radius + 1, prior) + detail + refine
 
 
 def macs_per_pixel(model: nn.Module, size: tuple[int, int] = (256, 256)) -> float:
