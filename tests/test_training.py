@@ -174,3 +174,26 @@ def test_a_recipe_with_an_estimate_weight_trains_and_logs_that_loss(tiny_run, tm
     train.train(cfg, tmp_path, resume=False, max_steps=2)
     lines = [line.split() for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("step ")]
     assert len(lines) == 2 and all(0 < float(line[line.index("estimate") + 1]) < 1 for line in lines)
+
+
+def test_the_refinement_starts_as_the_identity_and_widens_the_receptive_field():
+    plain = MatteNet(width=4, propagation={"steps": 2}).eval()
+    refined = MatteNet(width=4, propagation={"steps": 2}, refine=4).eval()
+    refined.load_state_dict(plain.state_dict(), strict=False)
+    s = synth.generate(5, 64)
+    x = train.padded_input(s.image, s.trimap)
+    with torch.no_grad():
+        assert torch.equal(refined(x), plain(x))
+    assert receptive_radius(refined) == receptive_radius(plain) + 4
+
+
+def test_a_recipe_that_trains_only_some_layers_leaves_the_rest_untouched(tiny_run, tmp_path):
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    cfg.update(propagation={"steps": 2})
+    train.train(cfg, tmp_path / "a", resume=False, max_steps=1)
+    cfg.update(init=str(tmp_path / "a" / "last.pt"), refine=4, train_only=["refine"])
+    train.train(cfg, tmp_path / "b", resume=False, max_steps=2)
+    before = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["ema"]
+    after = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, after[k]) for k, v in before.items())  # batch-norm statistics included
+    assert any(not torch.equal(v, 0 * v) for k, v in after.items() if k.startswith("refine."))
