@@ -176,3 +176,36 @@ def test_fp16_export_keeps_the_layer_out_of_fp16(tmp_path):
     rounded = {name for name, to in casts.items() if to == onnx.TensorProto.FLOAT16}
     assert not [n.name for n in graph.node if n.op_type == "Cast" and n.input[0] in rounded
                 and n.attribute[0].i == onnx.TensorProto.FLOAT and n.name.startswith("/model/propagation/")]
+
+
+def test_a_scale_that_does_not_divide_the_size_repeats_the_last_row_and_column():
+    g = torch.Generator().manual_seed(1)
+    rgb, data = torch.rand(1, 3, 31, 40, generator=g), torch.rand(1, 1, 31, 40, generator=g)
+    trimap = (torch.rand(1, 1, 31, 40, generator=g) * 3).floor() / 2
+    confidence = torch.rand(1, 1, 31, 40, generator=g) * 0.01
+    layer = propagation.Propagation(scale=3, steps=10)
+    out = layer(rgb, trimap, data, confidence)
+    padded = layer(*(F.pad(t, (0, 2, 0, 2), mode="replicate") for t in (rgb, trimap, data, confidence)))
+    assert out.shape == (1, 1, 31, 40)
+    torch.testing.assert_close(out, padded[..., :31, :40], atol=1e-6, rtol=0)
+
+
+def test_a_scale_3_model_exports_and_runs_at_sizes_3_does_not_divide(tmp_path):
+    """The pipeline's parity check runs the ONNX graph at 256×384 and 320×224: the pad and crop follow the
+    input's size, not the size it was traced at."""
+    from matte_sdk_converters.pipeline import Request, convert
+
+    ckpt, kwargs = tmp_path / "m.pt", {"width": 4, "propagation": {"scale": 3, "steps": 5}, "head": False}
+    model = MatteNet(**kwargs)
+    assert model.d0 is None and not any(name.startswith(("d0.", "head.")) for name in model.state_dict())
+    torch.save(model.state_dict(), ckpt)
+    convert(Request(model=ckpt, out=tmp_path / "m.onnx", arch="matte_sdk_converters.archs.mattenet:MatteNet",
+                    arch_kwargs=kwargs, preset="trimap"), log=lambda _: None)
+
+
+def test_a_model_without_the_head_starts_from_a_checkpoint_with_it():
+    source = MatteNet(width=4, propagation={"steps": 3})
+    torch.nn.init.normal_(source.e1[0].weight)
+    model = MatteNet(width=4, propagation={"steps": 3}, head=False)
+    train.init_weights(model, source.state_dict(), [])
+    assert torch.equal(model.e1[0].weight, source.e1[0].weight)

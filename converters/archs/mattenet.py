@@ -165,14 +165,15 @@ class MatteNet(nn.Module):
     """Image + gray trimap → alpha. ``width`` scales every channel count; ``prior_spread``: see
     :func:`colour_prior`; ``propagation``: the keyword arguments of a :class:`~.propagation.Propagation`
     layer to finish with, or None for none; ``detail`` and ``trust``: optional learned parts of that
-    layer's input (see :meth:`raw`)."""
+    layer's input (see :meth:`raw`); ``refine``: the channels of a full-resolution residual on the layer's
+    output (0: none); ``head``: whether the estimate gets a full-resolution residual (``d0`` and ``head``)."""
 
     SIZE_MULTIPLE = 32
     FP32_MODULES = ("propagation",)  # its float64 stencil and transfer, float32 solve: never fp16 (see export)
     PRIOR_LEVELS = 6
 
     def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None,
-                 detail: bool = False, trust: bool = False, refine: int = 0) -> None:
+                 detail: bool = False, trust: bool = False, refine: int = 0, head: bool = True) -> None:
         super().__init__()
         self.prior_spread = prior_spread
         self.propagation = None if propagation is None else Propagation(**propagation)
@@ -187,9 +188,9 @@ class MatteNet(nn.Module):
         self.d1 = _Up(3 * w, 2 * w, 3 * w + 4, 2 * w)   # 1/2, skip also takes the prior
         # 1/2: local linear colour model a·rgb + b (and, with propagation, a log-scale of the confidence)
         self.coef = nn.Conv2d(2 * w, 4 if propagation is None else 5, 3, padding=1)
-        self.d0 = _Up(2 * w, w, 8, w)                   # 1/1, skip = input + prior
-        self.head = nn.Conv2d(w, 1, 3, padding=1)       # 1/1: residual detail
-        for layer in (self.coef, self.head):  # start as the colour prior exactly, learn corrections
+        self.d0 = _Up(2 * w, w, 8, w) if head else None                 # 1/1, skip = input + prior
+        self.head = nn.Conv2d(w, 1, 3, padding=1) if head else None     # 1/1: residual detail
+        for layer in filter(None, (self.coef, self.head)):  # start as the colour prior exactly, learn corrections
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         # 1/2, with propagation only (see raw): a gate on the estimate's detail finer than the solve (starts
@@ -221,7 +222,9 @@ class MatteNet(nn.Module):
         y = self.d1(y, torch.cat([s1, F.avg_pool2d(prior, 2)], 1))
         coef = _up2(self.coef(y))
         linear = (coef[:, :3] * x[:, :3]).sum(1, keepdim=True) + coef[:, 3:4]
-        alpha = prior[:, :1] + linear + self.head(self.d0(y, torch.cat([x, prior], 1)))
+        alpha = prior[:, :1] + linear
+        if self.head is not None:
+            alpha = alpha + self.head(self.d0(y, torch.cat([x, prior], 1)))
         if self.propagation is None:
             return alpha
         confidence = confidence * torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 is finite in fp16

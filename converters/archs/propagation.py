@@ -196,7 +196,8 @@ def guided_coefficients(image: torch.Tensor, p: torch.Tensor, eps: float) -> tup
 
 
 class Propagation(nn.Module):
-    """The layer (no weights). ``scale`` must divide the input's height and width.
+    """The layer (no weights). Where ``scale`` does not divide the input's height or width, the last row or
+    column is repeated to fill the last coarse pixels.
 
     ``scale``: solve at 1/scale resolution; ``steps``: conjugate-gradient iterations; ``eps``: the
     Laplacian's regulariser (closed-form matting's ε); ``known_weight``: data weight of the trimap's known
@@ -217,14 +218,16 @@ class Propagation(nn.Module):
         known = ((trimap < 0.25) | (trimap > 0.75)).to(dtype)
         weight = known * self.known_weight + (1 - known) * confidence
         target = known * (trimap > 0.5).to(dtype) + (1 - known) * data
+        height, width = rgb.shape[-2:]
+        pad = (0, self.scale - 1) * 2  # pooling drops what a whole coarse pixel doesn't need (a fixed pad traces)
 
         def coarse(x: torch.Tensor) -> torch.Tensor:
-            return F.avg_pool2d(x, self.scale)
+            return F.avg_pool2d(F.pad(x, pad, mode="replicate"), self.scale)
 
         image, w = coarse(rgb).double(), coarse(weight)  # float64 for the stencil's entries and the transfer
         t = (coarse(weight * target) + 1e-6 * coarse(target)) / (w + 1e-6)  # where w ≈ 0: the mean target
         alpha = MattingLaplacian(image, self.eps).solve(w, w * t, t, self.steps)
         a, b = guided_coefficients(image, alpha.double(), self.transfer_eps)
-        a = F.interpolate(a.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
-        b = F.interpolate(b.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)
+        a, b = (F.interpolate(c.to(dtype), scale_factor=float(self.scale), mode="bilinear",
+                              align_corners=False)[..., :height, :width] for c in (a, b))
         return (a * rgb).sum(1, keepdim=True) + b

@@ -161,7 +161,8 @@ def _save(path: Path, state: dict) -> None:
 def model_kwargs(cfg: dict) -> dict:
     """MatteNet's constructor arguments for a recipe (runs from before ``prior_spread`` existed had none)."""
     return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0), "propagation": cfg.get("propagation"),
-            "detail": cfg.get("detail", False), "trust": cfg.get("trust", False), "refine": cfg.get("refine", 0)}
+            "detail": cfg.get("detail", False), "trust": cfg.get("trust", False), "refine": cfg.get("refine", 0),
+            "head": cfg.get("head", True)}
 
 
 def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
@@ -174,9 +175,9 @@ def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
 
 def init_weights(model: MatteNet, state: dict, reset: list[str]) -> None:
     """Load an earlier stage's ``state`` into ``model``, except the layers named in ``reset`` (prefixes of
-    parameter names), which keep their fresh initialisation."""
+    parameter names), which keep their fresh initialisation, and those ``model`` no longer has."""
     fresh = model.state_dict()
-    kept = {k: v for k, v in state.items() if not any(k.startswith(prefix) for prefix in reset)}
+    kept = {k: v for k, v in state.items() if k in fresh and not any(k.startswith(prefix) for prefix in reset)}
     model.load_state_dict({**fresh, **kept})
 
 
