@@ -21,7 +21,7 @@ describes itself correctly just runs. Version 1 looks like this::
         {"name": "r1o", "role": "state"}
       ],
       "size_multiple": 32, "min_size": 32, "max_size": null, "pad": "reflect",
-      "tile": 1024, "context": 64,
+      "tile": 1024, "context": 64, "tile_align": 0,
       "licence": "Apache-2.0", "provenance": {"...": "..."}
     }
 
@@ -104,11 +104,17 @@ class ModelSpec:
     pad: str = "reflect"
     tile: int = 1024
     context: int = 64
+    tile_align: int = 0
     licence: str = "unknown"
     provenance: dict[str, Any] = field(default_factory=dict)
     version: int = CONTRACT_VERSION
 
     # -- derived views ------------------------------------------------------------------------------
+    @property
+    def tile_grid(self) -> int:
+        """Tiles start at multiples of this: ``tile_align``, else ``size_multiple``."""
+        return self.tile_align or self.size_multiple
+
     @property
     def roles(self) -> frozenset[str]:
         """The part roles the model consumes (``image``, ``trimap``, ``background``)."""
@@ -218,10 +224,10 @@ class _Parser:
             if i.role == "state" and i.output not in names:
                 raise self.fail(f"input {i.name!r}", f"pairs with output {i.output!r}, which is not described")
         opt: dict[str, Any] = {}
-        for key in ("size_multiple", "min_size", "tile", "context"):
+        for key in ("size_multiple", "min_size", "tile", "context", "tile_align"):
             if key in data:
                 opt[key] = self.check(data[key], key, int)
-                if opt[key] < (0 if key == "context" else 1):
+                if opt[key] < (0 if key in ("context", "tile_align") else 1):
                     raise self.fail(key, f"must be positive, not {opt[key]}")
         if data.get("max_size") is not None:
             opt["max_size"] = self.check(data["max_size"], "max_size", int)

@@ -127,7 +127,7 @@ class Matter:
             raise InputError(f"{name}: {w}×{h} is outside the model's size range "
                              f"[{self.spec.min_size}, {self.spec.max_size or '∞'}]")
         tile = self.tile or max(h, w)
-        tiles = plan(h, w, tile, self.spec.context if self.tile else 0, align=self.spec.size_multiple)
+        tiles = plan(h, w, tile, self.spec.context if self.tile else 0, align=self.spec.tile_grid)
         todo = [t for t in tiles if tri is None or not trimaps.is_known(tri[t.valid]).all()]
         alpha_out, fg_out = self.spec.output("alpha"), self.spec.output("foreground")
         alpha_acc = Blender(h, w, 1)

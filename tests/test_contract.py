@@ -24,6 +24,7 @@ def test_round_trip_keeps_every_field():
     assert again == spec
     assert spec.needs_trimap and not spec.needs_background and not spec.recurrent
     assert spec.inputs[0].channels == 4 and spec.size_multiple == 32
+    assert spec.tile_grid == 32 and ModelSpec.from_dict({**BASE, "tile_align": 96}).tile_grid == 96
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -36,6 +37,7 @@ def test_round_trip_keeps_every_field():
     (lambda d: d.update(pad="mirror"), "expected one of reflect"),
     (lambda d: d["inputs"].append({"name": "r1", "role": "state", "output": "r1o"}), "'r1o', which is not described"),
     (lambda d: d["inputs"][0]["parts"][0].update(channels="3"), "must be int"),
+    (lambda d: d.update(tile_align=-3), "tile_align must be positive"),
 ])
 def test_invalid_descriptions_name_the_problem(mutate, message):
     data = json.loads(json.dumps(BASE))

@@ -81,4 +81,4 @@ def test_tiles_match_one_pass():
     tiled = Matter.load(device="cpu", tile=768).matte(plate, trimap=tri, colorspace="srgb_tx")
     assert tiled.tiles_run + tiled.tiles_skipped > 1
     difference = np.abs(tiled.alpha - whole)
-    assert difference.max() < 0.02 and difference[tri == 0.5].mean() < 1e-3  # measured: 0.005 and 2e-4
+    assert difference.max() < 0.02 and difference[tri == 0.5].mean() < 1e-3  # measured: 0.015 and 6e-4

@@ -11,6 +11,7 @@ step. Conversion, parity validation and fp16 are the convert pipeline's (``matte
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -52,7 +53,8 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "steps": step,
         "note": note,
     }
-    return replace(spec, name=NAME, context=-(-receptive_radius(model) // 8) * 8, licence="Apache-2.0",
+    align = 0 if model.propagation is None else math.lcm(spec.size_multiple, model.propagation.scale)
+    return replace(spec, name=NAME, context=-(-receptive_radius(model) // 8) * 8, tile_align=align, licence="Apache-2.0",
                    provenance={**spec.provenance, **provenance})
 
 
