@@ -8,7 +8,8 @@ Alpha starts from a classical colour-sampling prior computed in the graph (:func
 small U-Net learns corrections to it (see :meth:`MatteNet.raw`). With a ``propagation`` layer
 (:mod:`.propagation`), that estimate and a confidence in it become the data term of closed-form
 matting's energy, solved in the graph. Design for cheap inference on CPUs:
-- a U-Net whose full-resolution work is a thin refinement head; the encoder starts from a 2×2
+- a U-Net whose full-resolution work is at most a thin refinement head (``head``; dropped where a
+  propagation layer would only see it through its coarse averages); the encoder starts from a 2×2
   space-to-depth of the input, so no wide convolution runs at full resolution;
 - context from dilated convolutions at 1/16 scale instead of global pooling, so the network's receptive
   field is bounded (:func:`receptive_radius`); without propagation, tiles with that much margin give the
