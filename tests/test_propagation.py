@@ -192,7 +192,8 @@ def test_a_scale_that_does_not_divide_the_size_repeats_the_last_row_and_column()
 
 def test_a_scale_3_model_exports_and_runs_at_sizes_3_does_not_divide(tmp_path):
     """The pipeline's parity check runs the ONNX graph at 256×384 and 320×224: the pad and crop follow the
-    input's size, not the size it was traced at."""
+    input's size, not the size it was traced at (convert raises if the graph's alpha disagrees with
+    PyTorch's or has another shape)."""
     from matte_sdk_converters.pipeline import Request, convert
 
     ckpt, kwargs = tmp_path / "m.pt", {"width": 4, "propagation": {"scale": 3, "steps": 5}, "head": False}

@@ -77,6 +77,9 @@ class _Refine(nn.Module):
     estimate and the solve: three 3×3 convolutions (the middle one dilated 2×), ``width`` channels, no
     batch norm; the last starts at zero, so it starts as the identity."""
 
+    #: Its reach in pixels beyond the centre pixel.
+    RADIUS = 4
+
     def __init__(self, width: int) -> None:
         super().__init__()
         self.layers = nn.Sequential(
@@ -85,9 +88,6 @@ class _Refine(nn.Module):
             nn.Conv2d(width, 1, 3, padding=1))
         nn.init.zeros_(self.layers[-1].weight)
         nn.init.zeros_(self.layers[-1].bias)
-
-    #: Its reach in pixels beyond the centre pixel.
-    RADIUS = 4
 
     def forward(self, x: torch.Tensor, estimate: torch.Tensor, solved: torch.Tensor) -> torch.Tensor:
         return solved + self.layers(torch.cat([x, estimate, solved], 1))

@@ -54,8 +54,8 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "note": note,
     }
     align = 0 if model.propagation is None else math.lcm(spec.size_multiple, model.propagation.scale)
-    return replace(spec, name=NAME, context=-(-receptive_radius(model) // 8) * 8, tile_align=align, licence="Apache-2.0",
-                   provenance={**spec.provenance, **provenance})
+    return replace(spec, name=NAME, context=-(-receptive_radius(model) // 8) * 8, tile_align=align,
+                   licence="Apache-2.0", provenance={**spec.provenance, **provenance})
 
 
 def export(checkpoint: Path, output: Path, fp16: Path | None, note: str = "", weights: str = "ema") -> list[Path]:
