@@ -196,4 +196,4 @@ def test_a_recipe_that_trains_only_some_layers_leaves_the_rest_untouched(tiny_ru
     before = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["ema"]
     after = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(v, after[k]) for k, v in before.items())  # batch-norm statistics included
-    assert any(not torch.equal(v, 0 * v) for k, v in after.items() if k.startswith("refine."))
+    assert after["refine.layers.4.weight"].abs().sum() > 0  # the refinement's last layer starts at zero: it trained

@@ -185,15 +185,15 @@ def freeze_except(model: torch.nn.Module, prefixes: list[str]) -> None:
     """Train only the parameters whose name starts with one of ``prefixes`` (recipe ``train_only``): the
     rest stop taking gradients, so nothing is back-propagated through them."""
     for name, p in model.named_parameters():
-        p.requires_grad_(any(name.startswith(prefix) for prefix in prefixes))
+        p.requires_grad_(name.startswith(tuple(prefixes)))
 
 
 def training_mode(model: torch.nn.Module, prefixes: list[str] | None) -> None:
     """Put ``model`` in training mode, or with ``prefixes`` (a frozen recipe) only the modules they name,
     so the frozen layers' batch norm keeps its statistics."""
     model.train(prefixes is None)
-    for name, module in model.named_modules():
-        if prefixes is not None and name and any(name.startswith(prefix) for prefix in prefixes):
+    for name, module in model.named_modules() if prefixes else ():
+        if name.startswith(tuple(prefixes)):
             module.train()
 
 
