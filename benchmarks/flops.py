@@ -29,11 +29,14 @@ def macs_per_pixel(path: str, size: int = 512) -> float:
     fixed = {i.name: [1, i.channels, size, size] for i in spec.inputs if i.role == "tensor"}
     for value in model.graph.input:
         if value.name in fixed:
-            for dim, n in zip(value.type.tensor_type.shape.dim, fixed[value.name]):
+            for dim, n in zip(value.type.tensor_type.shape.dim, fixed[value.name], strict=False):
                 dim.ClearField("dim_param")
                 dim.dim_value = n
     inferred = shape_inference.infer_shapes(model)
-    shapes = {v.name: _dims(v) for v in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input)}
+    shapes = {
+        v.name: _dims(v)
+        for v in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input)
+    }
     shapes.update({i.name: list(i.dims) for i in model.graph.initializer})
     macs = 0
     for node in inferred.graph.node:
@@ -57,8 +60,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     args = parser.parse_args()
     m = macs_per_pixel(args.model, args.size)
-    print(f"{args.model}: {m / 1e3:.1f} kMAC/pixel = {2 * m / 1e3:.1f} kFLOP/pixel "
-          f"({2 * m * 1e6 / 1e9:.2f} GFLOP per megapixel)")
+    print(
+        f"{args.model}: {m / 1e3:.1f} kMAC/pixel = {2 * m / 1e3:.1f} kFLOP/pixel "
+        f"({2 * m * 1e6 / 1e9:.2f} GFLOP per megapixel)"
+    )
 
 
 if __name__ == "__main__":

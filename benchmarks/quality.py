@@ -30,8 +30,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -86,19 +86,20 @@ def warm_up(method: Method, plate: Image, trimap: np.ndarray) -> None:
     h, w = trimap.shape
     y = int(np.clip(ys[len(ys) // 2] - WARM_UP // 2, 0, max(h - WARM_UP, 0)))
     x = int(np.clip(xs[len(xs) // 2] - WARM_UP // 2, 0, max(w - WARM_UP, 0)))
-    window = np.s_[y:y + WARM_UP, x:x + WARM_UP]
+    window = np.s_[y : y + WARM_UP, x : x + WARM_UP]
     crop = Image(np.ascontiguousarray(plate.pixels[window]), plate.colorspace, plate.spec, plate.channels)
     method(crop, np.ascontiguousarray(trimap[window]))
 
 
-def benchmark(data: Path, methods: list[tuple[str, Method]], trimaps: list[str], limit: int | None,
-              log=sys.stderr) -> list[dict]:
+def benchmark(
+    data: Path, methods: list[tuple[str, Method]], trimaps: list[str], limit: int | None, log=sys.stderr
+) -> list[dict]:
     """Rows ``{"trimap", "method", "sad", "mse", "grad", "conn", "seconds", "images"}`` of mean results."""
     names = sorted(p.name for p in (data / "image").iterdir() if p.suffix.lower() == ".png")[:limit]
     if not names:
         raise MatteError(f"{data / 'image'}: no PNG plates")
     first = read_image(data / "image" / names[0])
-    for name, method in methods:
+    for _, method in methods:
         warm_up(method, first, read_plane(data / trimaps[0] / names[0]))
     rows = []
     for trimap_dir in trimaps:
@@ -117,8 +118,15 @@ def benchmark(data: Path, methods: list[tuple[str, Method]], trimaps: list[str],
                 print(f"{trimap_dir} {image_name} {name}: SAD {scores[name][-1].sad:.3f}", file=log)
         for name, _ in methods:
             mean = np.mean(np.array(scores[name], dtype=np.float64), axis=0)
-            rows.append({"trimap": trimap_dir, "method": name, **metrics.Scores(*mean.tolist())._asdict(),
-                         "seconds": seconds[name] / len(names), "images": len(names)})
+            rows.append(
+                {
+                    "trimap": trimap_dir,
+                    "method": name,
+                    **metrics.Scores(*mean.tolist())._asdict(),
+                    "seconds": seconds[name] / len(names),
+                    "images": len(names),
+                }
+            )
     return rows
 
 
@@ -126,12 +134,16 @@ def table(rows: list[dict]) -> str:
     """A Markdown table like the reference table in alphamatting-dev/SOURCE.md, with each method's speed
     relative to closed-form matting's in the same run (when it ran)."""
     closed_form = {r["trimap"]: r["seconds"] for r in rows if r["method"].startswith(PEERS["cf"][0])}
-    lines = ["| trimap | method | SAD | MSE (x1e-3) | Grad | Conn | s/image | speed vs closed-form |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| trimap | method | SAD | MSE (x1e-3) | Grad | Conn | s/image | speed vs closed-form |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = f"{closed_form[r['trimap']] / r['seconds']:.1f}×" if r["trimap"] in closed_form else "–"
-        lines.append(f"| {r['trimap']} | {r['method']} | {r['sad']:.2f} | {r['mse'] * 1e3:.1f} | {r['grad']:.2f} | "
-                     f"{r['conn']:.2f} | {r['seconds']:.3f} | {ratio} |")
+        lines.append(
+            f"| {r['trimap']} | {r['method']} | {r['sad']:.2f} | {r['mse'] * 1e3:.1f} | {r['grad']:.2f} | "
+            f"{r['conn']:.2f} | {r['seconds']:.3f} | {ratio} |"
+        )
     return "\n".join(lines)
 
 
@@ -170,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{rows[0]['images']} images of {args.data}; {os.cpu_count()} CPU threads; errors on unknown pixels "
-          "(SAD, Grad, Conn /1000; MSE x1e-3); peers rounded to 8 bits")
+    print(
+        f"{rows[0]['images']} images of {args.data}; {os.cpu_count()} CPU threads; errors on unknown pixels "
+        "(SAD, Grad, Conn /1000; MSE x1e-3); peers rounded to 8 bits"
+    )
     print(table(rows))
     return 0
 

@@ -51,8 +51,17 @@ def child(model: str | None, size: str, tile: int, batch: int, device: str) -> N
     matte = matter.matte(plate, trimap)
     seconds = time.perf_counter() - start
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "tiles_run": matte.tiles_run, "tiles_skipped": matte.tiles_skipped,
-                      "peak_rss_mib": rss_mib, "device": matter.device}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "tiles_run": matte.tiles_run,
+                "tiles_skipped": matte.tiles_skipped,
+                "peak_rss_mib": rss_mib,
+                "device": matter.device,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -74,11 +83,23 @@ def main() -> None:
 
     gmac = macs_per_pixel(args.model or str(default_model())) / 1e3
     print(f"model: {args.model or 'embedded default'}; {gmac:.2f} GMAC per megapixel; device {args.device}")
-    print(f"{'plate':<6} {'mode':<12} {'s/frame':>9} {'tiles run':>10} {'skipped':>8} {'peak RSS MiB':>13} {'GFLOP/s':>8}")
+    print(
+        f"{'plate':<6} {'mode':<12} {'s/frame':>9} {'tiles run':>10} {'skipped':>8} {'peak RSS MiB':>13} {'GFLOP/s':>8}"
+    )
     for size in args.sizes:
         h, w = SIZES[size]
         for mode, tile in ((f"tiled {args.tile}", args.tile), ("whole frame", 0)):
-            cmd = [sys.executable, __file__, "--child", size, str(tile), "--batch", str(args.batch), "--device", args.device]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                size,
+                str(tile),
+                "--batch",
+                str(args.batch),
+                "--device",
+                args.device,
+            ]
             if args.model:
                 cmd += ["--model", args.model]
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -90,8 +111,10 @@ def main() -> None:
             # work actually run: only the pixels of tiles that ran (tiles overlap, so this can exceed the plate)
             run_pixels = h * w if tile == 0 else r["tiles_run"] * min(tile, h) * min(tile, w)
             gflops = 2 * gmac * run_pixels / 1e6 / r["seconds"]
-            print(f"{size:<6} {mode:<12} {r['seconds']:>9.2f} {r['tiles_run']:>10} {r['tiles_skipped']:>8} "
-                  f"{r['peak_rss_mib']:>13.0f} {gflops:>8.1f}")
+            print(
+                f"{size:<6} {mode:<12} {r['seconds']:>9.2f} {r['tiles_run']:>10} {r['tiles_skipped']:>8} "
+                f"{r['peak_rss_mib']:>13.0f} {gflops:>8.1f}"
+            )
 
 
 if __name__ == "__main__":

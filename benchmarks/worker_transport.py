@@ -59,6 +59,38 @@ def medians_ms(runs: dict, repeat: int) -> dict[str, float]:
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
+def transports(tmp: Path, model: Path, matter: Matter, worker: WorkerClient, h: int, w: int) -> dict:
+    """The three ways to pull one h×w frame's matte, each checking its alpha against the in-process one."""
+    plate, trimap = frame(h, w)
+    want = matter.matte(plate, trimap).alpha
+
+    def in_process() -> None:
+        matter.matte(plate, trimap)
+
+    def exr() -> None:
+        write_image(tmp / "plate.exr", plate, colorspace="lin_rec709")
+        write_image(tmp / "trimap.exr", trimap)
+        worker.matte(
+            tmp / "plate.exr",
+            trimap=tmp / "trimap.exr",
+            outputs={"alpha": tmp / "alpha.exr"},
+            model=model,
+            device="cpu",
+        )
+        got = read_image(tmp / "alpha.exr").pixels[..., 0]
+        assert np.array_equal(got, want)
+
+    def shared() -> None:
+        with SharedFrame(w, h, 3) as p, SharedFrame(w, h, 1) as t, SharedFrame(w, h, 1) as a:
+            np.frombuffer(p.buffer, np.float32)[:] = plate.ravel()
+            np.frombuffer(t.buffer, np.float32)[:] = trimap.ravel()
+            worker.matte(p, trimap=t, outputs={"alpha": a}, model=model, device="cpu")
+            got = np.frombuffer(a.buffer, np.float32).reshape(h, w).copy()
+        assert np.array_equal(got, want)
+
+    return {"in process": in_process, "EXR": exr, "shared": shared}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -69,38 +101,20 @@ def main() -> int:
     rows = []
     with WorkerClient([sys.executable, "-m", "matte_sdk", "worker"]) as worker:
         for label, (h, w) in SIZES.items():
-            plate, trimap = frame(h, w)
-            want = matter.matte(plate, trimap).alpha
-
-            def in_process() -> None:
-                matter.matte(plate, trimap)
-
-            def exr() -> None:
-                write_image(tmp / "plate.exr", plate, colorspace="lin_rec709")
-                write_image(tmp / "trimap.exr", trimap)
-                worker.matte(tmp / "plate.exr", trimap=tmp / "trimap.exr", outputs={"alpha": tmp / "alpha.exr"},
-                             model=model, device="cpu")
-                got = read_image(tmp / "alpha.exr").pixels[..., 0]
-                assert np.array_equal(got, want)
-
-            def shared() -> None:
-                with SharedFrame(w, h, 3) as p, SharedFrame(w, h, 1) as t, SharedFrame(w, h, 1) as a:
-                    np.frombuffer(p.buffer, np.float32)[:] = plate.ravel()
-                    np.frombuffer(t.buffer, np.float32)[:] = trimap.ravel()
-                    worker.matte(p, trimap=t, outputs={"alpha": a}, model=model, device="cpu")
-                    got = np.frombuffer(a.buffer, np.float32).reshape(h, w).copy()
-                assert np.array_equal(got, want)
-
-            ms = medians_ms({"in process": in_process, "EXR": exr, "shared": shared}, args.repeat)
+            ms = medians_ms(transports(tmp, model, matter, worker, h, w), args.repeat)
             base, exr_ms, shm_ms = ms["in process"], ms["EXR"], ms["shared"]
             exr_bytes = sum((tmp / f).stat().st_size for f in ("plate.exr", "trimap.exr", "alpha.exr"))
             rows.append((label, h * w * 5 * 4, exr_bytes, base, exr_ms, shm_ms))
     print(f"tiny trimap model on the CPU, median of {args.repeat}; per frame: RGB float plate + trimap in, alpha out")
-    print(f"{'frame':<15}{'raw MB':>8}{'EXR MB':>8}{'in process':>12}{'EXR files':>11}{'shared mem':>12}"
-          f"{'EXR cost':>10}{'shm cost':>10}")
+    print(
+        f"{'frame':<15}{'raw MB':>8}{'EXR MB':>8}{'in process':>12}{'EXR files':>11}{'shared mem':>12}"
+        f"{'EXR cost':>10}{'shm cost':>10}"
+    )
     for label, raw, exr_bytes, base, exr_ms, shm_ms in rows:
-        print(f"{label:<15}{raw / 1e6:>8.1f}{exr_bytes / 1e6:>8.1f}{base:>10.0f}ms{exr_ms:>9.0f}ms{shm_ms:>10.0f}ms"
-              f"{exr_ms - base:>8.0f}ms{shm_ms - base:>8.0f}ms")
+        print(
+            f"{label:<15}{raw / 1e6:>8.1f}{exr_bytes / 1e6:>8.1f}{base:>10.0f}ms{exr_ms:>9.0f}ms{shm_ms:>10.0f}ms"
+            f"{exr_ms - base:>8.0f}ms{shm_ms - base:>8.0f}ms"
+        )
     return 0
 
 

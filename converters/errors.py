@@ -27,6 +27,7 @@ class ParityError(ConversionError):
 
 def reason(exc: BaseException) -> str:
     """``Type: first line`` of the error and of its root cause (exporters wrap the real reason), one line."""
+
     def first(e: BaseException) -> str:
         lines = [ln.strip() for ln in _ANSI.sub("", str(e)).splitlines() if ln.strip()]
         return f"{type(e).__name__}: {lines[0][:300]}" if lines else type(e).__name__

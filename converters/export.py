@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import onnx
@@ -80,9 +81,11 @@ def reference_runner(adapter: Adapter):
         except Exception as exc:
             raise ExportError(f"running the module in PyTorch failed: {reason(exc)}") from None
         if len(outs) < len(names):
-            raise ExportError(f"the module returns {len(outs)} tensor(s) but the description has {len(names)} "
-                              f"outputs ({', '.join(names)}); check --preset")
-        return {n: t.detach().float().numpy() for n, t in zip(names, outs)}
+            raise ExportError(
+                f"the module returns {len(outs)} tensor(s) but the description has {len(names)} "
+                f"outputs ({', '.join(names)}); check --preset"
+            )
+        return {n: t.detach().float().numpy() for n, t in zip(names, outs, strict=False)}
 
     return run
 
@@ -117,32 +120,53 @@ class Exported:
         return next(o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def export(adapter: Adapter, example: Mapping[str, np.ndarray], output_ranks: Mapping[str, int],
-           exporter: str, opset: int) -> Exported:
+def export(
+    adapter: Adapter, example: Mapping[str, np.ndarray], output_ranks: Mapping[str, int], exporter: str, opset: int
+) -> Exported:
     """Export with one exporter; raises :class:`ExportError` with the exporter's reason."""
     conventions = adapter.conventions
     inputs = [i.name for i in conventions.graph_inputs]
     outputs = [o.name for o in conventions.spec.outputs]
     args = tuple(torch.from_numpy(example[n]) for n in inputs)
-    with tempfile.TemporaryDirectory(prefix="matte-sdk-export-") as tmp, warnings.catch_warnings(record=True) as seen, \
-            quiet("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"):
+    with (
+        tempfile.TemporaryDirectory(prefix="matte-sdk-export-") as tmp,
+        warnings.catch_warnings(record=True) as seen,
+        quiet("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"),
+    ):
         warnings.simplefilter("always")
         path = Path(tmp) / "model.onnx"
         try:
             if exporter == "torchscript":
                 # Trace first: torch.onnx.export can't trace into a loaded TorchScript submodule itself.
                 traced = torch.jit.trace(adapter, args, check_trace=False)
-                torch.onnx.export(traced, args, str(path), dynamo=False, opset_version=opset,
-                                  input_names=inputs, output_names=outputs,
-                                  dynamic_axes=dynamic_axes(conventions, output_ranks),
-                                  training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
+                torch.onnx.export(
+                    traced,
+                    args,
+                    str(path),
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=inputs,
+                    output_names=outputs,
+                    dynamic_axes=dynamic_axes(conventions, output_ranks),
+                    training=torch.onnx.TrainingMode.PRESERVE,
+                    do_constant_folding=True,
+                )
             else:
-                dims = [{d: torch.export.Dim.AUTO for d in ((0, 1, 2, 3) if i.role == "state" else (0, 2, 3))}
-                        for i in conventions.graph_inputs]
+                dims = [
+                    {d: torch.export.Dim.AUTO for d in ((0, 1, 2, 3) if i.role == "state" else (0, 2, 3))}
+                    for i in conventions.graph_inputs
+                ]
                 # Its operator library starts at opset 18; converting down to 17 breaks graphs (Split).
-                program = torch.onnx.export(adapter, args, dynamo=True, opset_version=max(opset, DYNAMO_MIN_OPSET),
-                                            input_names=inputs, output_names=outputs,
-                                            dynamic_shapes=(tuple(dims),), verbose=False)
+                program = torch.onnx.export(
+                    adapter,
+                    args,
+                    dynamo=True,
+                    opset_version=max(opset, DYNAMO_MIN_OPSET),
+                    input_names=inputs,
+                    output_names=outputs,
+                    dynamic_shapes=(tuple(dims),),
+                    verbose=False,
+                )
                 program.save(str(path))
             model = onnx.load(str(path))
             onnx.checker.check_model(model)
@@ -151,6 +175,11 @@ def export(adapter: Adapter, example: Mapping[str, np.ndarray], output_ranks: Ma
     got = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if missing := [n for n in inputs if n not in got]:
         raise ExportError(f"the exported graph has no input {', '.join(missing)} (the module ignores it)")
-    notes = sorted({f"{Path(w.filename).name}:{w.lineno}: {str(w.message).split('. ')[0][:160]}" for w in seen
-                    if w.category.__name__ == "TracerWarning"})
+    notes = sorted(
+        {
+            f"{Path(w.filename).name}:{w.lineno}: {str(w.message).split('. ')[0][:160]}"
+            for w in seen
+            if w.category.__name__ == "TracerWarning"
+        }
+    )
     return Exported(model, exporter, notes)

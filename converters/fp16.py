@@ -41,8 +41,12 @@ def drop_duplicate_nodes(graph: onnx.GraphProto) -> None:
     keep = []
     for node in graph.node:
         first = seen.setdefault(tuple(node.output), node)
-        if first is not node and (first.op_type, first.domain, list(first.input), list(first.attribute)) == \
-                (node.op_type, node.domain, list(node.input), list(node.attribute)):
+        if first is not node and (first.op_type, first.domain, list(first.input), list(first.attribute)) == (
+            node.op_type,
+            node.domain,
+            list(node.input),
+            list(node.attribute),
+        ):
             continue
         keep.append(node)
     if len(keep) != len(graph.node):
@@ -78,8 +82,11 @@ def keep_internal_values_fp32(graph: onnx.GraphProto, kept: set[str]) -> None:
         for name in _referenced(node):
             readers.setdefault(name, set()).add(node.name)
     outputs = {o.name for o in graph.output}
-    internal = {name for name, node in producer.items()
-                if node in kept and name not in outputs and readers.get(name, set()) <= kept}
+    internal = {
+        name
+        for name, node in producer.items()
+        if node in kept and name not in outputs and readers.get(name, set()) <= kept
+    }
     infos = [v for v in graph.value_info if v.name not in internal]
     del graph.value_info[:]
     graph.value_info.extend(infos)
@@ -94,8 +101,9 @@ def to_fp16(model: onnx.ModelProto, keep_fp32: Sequence[str] = ()) -> onnx.Model
         blocked = [n.name for n in model.graph.node if n.name.startswith(tuple(keep_fp32))]
         typed = onnx.shape_inference.infer_shapes(model)  # what the converter would do itself, then:
         keep_internal_values_fp32(typed.graph, set(blocked))
-        converted = convert_float_to_float16(typed, keep_io_types=True, node_block_list=blocked,
-                                             disable_shape_infer=True)
+        converted = convert_float_to_float16(
+            typed, keep_io_types=True, node_block_list=blocked, disable_shape_infer=True
+        )
         drop_duplicate_nodes(converted.graph)
         topological_sort(converted.graph)
         onnx.checker.check_model(converted)

@@ -15,9 +15,10 @@ import pickle
 import re
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import LoadError, reason
 from .quiet import quiet
@@ -76,16 +77,26 @@ def sniff(path: Path) -> str:
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         return "torch.save"  # legacy (pre-1.6) torch.save: a bare pickle stream
     if len(head) > 8 and head[8:9] == b"{":
-        raise LoadError(f"{path}: looks like a safetensors file; load it and save its state_dict with "
-                        f"torch.save(state_dict, 'model.pt'), then convert that with --arch")
+        raise LoadError(
+            f"{path}: looks like a safetensors file; load it and save its state_dict with "
+            f"torch.save(state_dict, 'model.pt'), then convert that with --arch"
+        )
     if path.suffix.lower() == ".onnx":
         raise LoadError(f"{path}: this is already an ONNX model, not a PyTorch checkpoint")
-    raise LoadError(f"{path}: unknown file format (expected a torch.export .pt2 archive, a TorchScript "
-                    f"archive or a torch.save checkpoint)")
+    raise LoadError(
+        f"{path}: unknown file format (expected a torch.export .pt2 archive, a TorchScript "
+        f"archive or a torch.save checkpoint)"
+    )
 
 
-def load(path: str | Path, *, arch: str | None = None, arch_kwargs: Mapping[str, Any] | None = None,
-         state_key: str | None = None, trust_pickle: bool = False) -> LoadedModel:
+def load(
+    path: str | Path,
+    *,
+    arch: str | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    state_key: str | None = None,
+    trust_pickle: bool = False,
+) -> LoadedModel:
     """Load ``path`` into an eval-mode module, checking it against ``arch`` where one is needed."""
     import torch
 
@@ -111,8 +122,10 @@ def load(path: str | Path, *, arch: str | None = None, arch_kwargs: Mapping[str,
         return LoadedModel(obj.float().eval(), path, "pickled module", digest)
     state, where = find_state_dict(obj, path, state_key)
     if not arch:
-        raise LoadError(f"{path}: a state_dict ({len(state)} tensors) holds weights only; pass "
-                        f"--arch module:Class (and --arch-kwargs JSON) to say which network they belong to")
+        raise LoadError(
+            f"{path}: a state_dict ({len(state)} tensors) holds weights only; pass "
+            f"--arch module:Class (and --arch-kwargs JSON) to say which network they belong to"
+        )
     module = build_arch(arch, arch_kwargs or {})
     load_weights(module, state, path, arch)
     provenance = {"arch": arch, "arch_kwargs": dict(arch_kwargs or {})}
@@ -145,8 +158,10 @@ def _load_program(path: Path) -> Any:
         try:
             importlib.import_module(match[1])
         except ImportError as err:
-            raise LoadError(f"{path}: its outputs use types from {match[1]}, which cannot be imported "
-                            f"({err}); install the package that defines them") from None
+            raise LoadError(
+                f"{path}: its outputs use types from {match[1]}, which cannot be imported "
+                f"({err}); install the package that defines them"
+            ) from None
     raise LoadError(f"{path}: torch.export.load failed: too many unregistered output types")
 
 
@@ -157,9 +172,11 @@ def _torch_load(path: Path, trust_pickle: bool) -> Any:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
-            raise LoadError(f"{path}: pickles Python objects ({_blocked_global(exc)}); loading it runs code "
-                            f"from the file. Pass --trust-pickle only if you trust its source, or save "
-                            f"model.state_dict() and convert that with --arch") from None
+            raise LoadError(
+                f"{path}: pickles Python objects ({_blocked_global(exc)}); loading it runs code "
+                f"from the file. Pass --trust-pickle only if you trust its source, or save "
+                f"model.state_dict() and convert that with --arch"
+            ) from None
     except Exception as exc:
         raise LoadError(f"{path}: torch.load failed: {reason(exc)}") from None
     try:
@@ -180,8 +197,11 @@ def _blocked_global(exc: Exception) -> str:
 def _is_state(obj: Any) -> bool:
     import torch
 
-    return isinstance(obj, Mapping) and bool(obj) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    return (
+        isinstance(obj, Mapping)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
 
 
 def find_state_dict(obj: Any, path: Path, state_key: str | None = None) -> tuple[dict[str, Any], str | None]:
@@ -210,7 +230,7 @@ def _strip_wrappers(state: dict[str, Any]) -> dict[str, Any]:
     state = {k: v for k, v in state.items() if k not in NOT_WEIGHTS}
     for prefix in WRAPPER_PREFIXES:
         if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -235,8 +255,9 @@ def build_arch(arch: str, kwargs: Mapping[str, Any]) -> Any:
             return cls(config_class.from_dict(dict(kwargs)))
         return cls(**kwargs)
     except Exception as exc:
-        raise LoadError(f"--arch {arch}: constructing {class_name}(**{json.dumps(dict(kwargs))}) failed: "
-                        f"{reason(exc)}") from None
+        raise LoadError(
+            f"--arch {arch}: constructing {class_name}(**{json.dumps(dict(kwargs))}) failed: {reason(exc)}"
+        ) from None
 
 
 def load_weights(module: Any, state: Mapping[str, Any], path: Path, arch: str) -> None:
@@ -244,10 +265,16 @@ def load_weights(module: Any, state: Mapping[str, Any], path: Path, arch: str) -
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} (checkpoint {list(state[k].shape)}, model {list(own[k].shape)})"
-              for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    problems = [f"{what} ({len(keys)}): {_listing(keys)}"
-                for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)) if keys]
+    shapes = [
+        f"{k} (checkpoint {list(state[k].shape)}, model {list(own[k].shape)})"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = [
+        f"{what} ({len(keys)}): {_listing(keys)}"
+        for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
+        if keys
+    ]
     if problems:
         raise LoadError(f"{path}: keys don't match --arch {arch}: {'; '.join(problems)}")
     module.load_state_dict(state, strict=True)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import onnx
 
@@ -94,8 +95,11 @@ def check_paths(request: Request) -> Path:
 def _describe(model: onnx.ModelProto, spec: ModelSpec) -> bytes:
     """The model with its description in the metadata, checked against the graph's names."""
     initializers = {i.name for i in model.graph.initializer}
-    spec.check_graph([i.name for i in model.graph.input if i.name not in initializers],
-                     [o.name for o in model.graph.output], source="converted model")
+    spec.check_graph(
+        [i.name for i in model.graph.input if i.name not in initializers],
+        [o.name for o in model.graph.output],
+        source="converted model",
+    )
     onnx.helper.set_model_props(model, {CONTRACT_KEY: spec.to_json()})
     return model.SerializeToString()
 
@@ -106,8 +110,9 @@ def _log_parity(log: Log, what: str, parity: validate.Parity) -> None:
         log(line)
 
 
-def export_validated(adapter: Any, checks: list[validate.Case], opset: int, source: Path,
-                     log: Log) -> tuple[Any, validate.Parity, list[str]]:
+def export_validated(
+    adapter: Any, checks: list[validate.Case], opset: int, source: Path, log: Log
+) -> tuple[Any, validate.Parity, list[str]]:
     """The first exporter whose graph passes fp32 validation: (exported, parity, earlier failures)."""
     from .export import EXPORTERS, export
 
@@ -136,12 +141,15 @@ def export_validated(adapter: Any, checks: list[validate.Case], opset: int, sour
     raise failed(f"{source}: conversion failed, nothing written: {' | '.join(attempts)}")
 
 
-def fp16_validated(model: onnx.ModelProto, checks: list[validate.Case], source: Path,
-                   log: Log, keep_fp32: list[str]) -> tuple[onnx.ModelProto, validate.Parity]:
+def fp16_validated(
+    model: onnx.ModelProto, checks: list[validate.Case], source: Path, log: Log, keep_fp32: list[str]
+) -> tuple[onnx.ModelProto, validate.Parity]:
     """The fp16 graph (fp32 I/O; nodes under ``keep_fp32`` scopes unconverted), validated against PyTorch
     with the fp16 tolerance."""
-    log("converting to fp16 (fp32 inputs and outputs kept"
-        + (f"; {', '.join(keep_fp32)} kept in fp32)" if keep_fp32 else ")"))
+    log(
+        "converting to fp16 (fp32 inputs and outputs kept"
+        + (f"; {', '.join(keep_fp32)} kept in fp32)" if keep_fp32 else ")")
+    )
     try:
         half = to_fp16(model, keep_fp32)
     except ExportError as exc:
@@ -168,8 +176,13 @@ def convert(request: Request, log: Log = _stderr) -> Path:
     validate.check_sizes(sizes, spec.size_multiple, spec.min_size)
     src = request.model
 
-    loaded = loading.load(src, arch=request.arch, arch_kwargs=request.arch_kwargs,
-                          state_key=request.state_key, trust_pickle=request.trust_pickle)
+    loaded = loading.load(
+        src,
+        arch=request.arch,
+        arch_kwargs=request.arch_kwargs,
+        state_key=request.state_key,
+        trust_pickle=request.trust_pickle,
+    )
     log(f"loaded {src} ({loaded.format}, sha256 {loaded.sha256[:12]}…)")
     adapter = Adapter(loaded.module, conventions)
     try:
@@ -197,33 +210,52 @@ def convert(request: Request, log: Log = _stderr) -> Path:
         "converted_by": f"matte-sdk {__version__}",
         **request.provenance,
     }
-    described = conventions.description(request.name or f"{src.stem} ({spec.name})",
-                                        request.licence or spec.licence, provenance)
+    described = conventions.description(
+        request.name or f"{src.stem} ({spec.name})", request.licence or spec.licence, provenance
+    )
     if request.engine == "tensorrt":
         return _write_engine(request, out, described, graphs, checks, precision, log)
     write_bytes(out, _describe(graphs[precision], described))
-    log(f"wrote {out} (opset {exported.opset}, {precision} weights, float32 inputs/outputs, "
-        f"{out.stat().st_size / 1e6:.1f} MB)")
+    log(
+        f"wrote {out} (opset {exported.opset}, {precision} weights, float32 inputs/outputs, "
+        f"{out.stat().st_size / 1e6:.1f} MB)"
+    )
     return out
 
 
-def _write_engine(request: Request, out: Path, described: ModelSpec, graphs: dict[str, onnx.ModelProto],
-                  checks: list[validate.Case], precision: str, log: Log) -> Path:
+def _write_engine(
+    request: Request,
+    out: Path,
+    described: ModelSpec,
+    graphs: dict[str, onnx.ModelProto],
+    checks: list[validate.Case],
+    precision: str,
+    log: Log,
+) -> Path:
     """Build (or fetch from cache) the TensorRT engine, validate it, write it and its side-car."""
     from matte_sdk.engines.tensorrt import TensorRTEngine
 
     from . import tensorrt
 
     geometry = tensorrt.state_geometry(described, checks) if described.recurrent else None
-    prof = profile(described, tile=described.tile, max_size=request.max_size,
-                            max_batch=request.max_batch, states=geometry)
+    prof = profile(
+        described, tile=described.tile, max_size=request.max_size, max_batch=request.max_batch, states=geometry
+    )
     built = tensorrt.engine({k: g.SerializeToString() for k, g in graphs.items()}, prof, precision, log)
     # Matter rounds the tile up to the size multiple, as the profile does; whole frames need a size cap.
     fitted = replace(described, max_size=request.max_size) if described.recurrent else described
-    provenance = {**fitted.provenance, "tensorrt": {
-        "version": built.trt_version, "compute_capability": built.capability, "precision": precision,
-        "graph": built.plan.graph, "fp16_flag": built.plan.fp16_flag, "profile": prof.to_json(),
-        "cache_key": built.key}}
+    provenance = {
+        **fitted.provenance,
+        "tensorrt": {
+            "version": built.trt_version,
+            "compute_capability": built.capability,
+            "precision": precision,
+            "graph": built.plan.graph,
+            "fp16_flag": built.plan.fp16_flag,
+            "profile": prof.to_json(),
+            "cache_key": built.key,
+        },
+    }
     fitted = replace(fitted, provenance=provenance)
     runner = TensorRTEngine.from_bytes(built.data, fitted, source=str(out))
     inside = [c for c in checks if prof.admits({n: a.shape for n, a in c.feeds.items()})]
@@ -234,7 +266,8 @@ def _write_engine(request: Request, out: Path, described: ModelSpec, graphs: dic
     validate.require(result, f"{out}: TensorRT engine (nothing written)")
     provenance["parity"] = {**provenance["parity"], "tensorrt": result.to_json()}
     write_bytes(out, built.data)
-    write_bytes(sidecar_path(out), json.dumps(json.loads(replace(fitted, provenance=provenance).to_json()),
-                                               indent=2).encode())
+    write_bytes(
+        sidecar_path(out), json.dumps(json.loads(replace(fitted, provenance=provenance).to_json()), indent=2).encode()
+    )
     log(f"wrote {out} and {sidecar_path(out).name} ({precision}, TensorRT {built.trt_version})")
     return out

@@ -30,8 +30,9 @@ Built-in conventions (docs/convert.md has the full table):
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from matte_sdk.contract import InputSpec, ModelSpec
 from matte_sdk.errors import MatteError
@@ -74,12 +75,13 @@ class Conventions:
         """Scalar inputs and the values they are frozen at."""
         return {i.name: float(i.value) for i in self.spec.inputs if i.role == "scalar"}
 
-    def freezing(self, values: Mapping[str, float]) -> "Conventions":
+    def freezing(self, values: Mapping[str, float]) -> Conventions:
         """A copy with scalar inputs frozen at other ``values`` (name → value)."""
         known = self.frozen
         if unknown := sorted(set(values) - set(known)):
-            raise MatteError(f"--freeze {', '.join(unknown)}: no such scalar input "
-                             f"(scalar inputs: {', '.join(known) or 'none'})")
+            raise MatteError(
+                f"--freeze {', '.join(unknown)}: no such scalar input (scalar inputs: {', '.join(known) or 'none'})"
+            )
         inputs = tuple(replace(i, value=float(values[i.name])) if i.name in values else i for i in self.spec.inputs)
         return replace(self, spec=replace(self.spec, inputs=inputs))
 
@@ -97,8 +99,13 @@ class Conventions:
 
     def description(self, name: str, licence: str, provenance: Mapping[str, Any]) -> ModelSpec:
         """The description written into the converted file: frozen scalars removed, provenance added."""
-        return replace(self.spec, name=name, licence=licence, inputs=self.graph_inputs,
-                       provenance={**self.spec.provenance, **provenance})
+        return replace(
+            self.spec,
+            name=name,
+            licence=licence,
+            inputs=self.graph_inputs,
+            provenance={**self.spec.provenance, **provenance},
+        )
 
 
 @dataclass(frozen=True)
@@ -111,14 +118,22 @@ class Preset:
 
 
 def _spec(name: str, inputs: list[dict], outputs: list[dict], **options: Any) -> ModelSpec:
-    return ModelSpec.from_dict({"version": 1, "name": name, "inputs": inputs, "outputs": outputs, **options},
-                               source=f"preset {name}")
+    return ModelSpec.from_dict(
+        {"version": 1, "name": name, "inputs": inputs, "outputs": outputs, **options}, source=f"preset {name}"
+    )
 
 
-def _image(role: str = "image", mean: list[float] | None = None, std: list[float] | None = None,
-           rng: list[float] | None = None) -> dict:
-    return {"role": role, "channels": 3, "encoding": SRGB, "range": rng or [0, 1],
-            "mean": mean or [0, 0, 0], "std": std or [1, 1, 1]}
+def _image(
+    role: str = "image", mean: list[float] | None = None, std: list[float] | None = None, rng: list[float] | None = None
+) -> dict:
+    return {
+        "role": role,
+        "channels": 3,
+        "encoding": SRGB,
+        "range": rng or [0, 1],
+        "mean": mean or [0, 0, 0],
+        "std": std or [1, 1, 1],
+    }
 
 
 _TRIMAP = {"role": "trimap", "channels": 1, "trimap": "gray"}
@@ -126,66 +141,97 @@ _TRIMAP = {"role": "trimap", "channels": 1, "trimap": "gray"}
 
 def trimap() -> Conventions:
     """Generic trimap model: ``input`` = ImageNet-normalised sRGB + gray trimap; ``alpha`` out."""
-    return Conventions(_spec(
-        "trimap",
-        [{"name": "input", "parts": [_image(mean=IMAGENET_MEAN, std=IMAGENET_STD), _TRIMAP]}],
-        [{"name": "alpha", "role": "alpha"}],
-        size_multiple=32, min_size=32,
-        provenance={"preset": "trimap"}))
+    return Conventions(
+        _spec(
+            "trimap",
+            [{"name": "input", "parts": [_image(mean=IMAGENET_MEAN, std=IMAGENET_STD), _TRIMAP]}],
+            [{"name": "alpha", "role": "alpha"}],
+            size_multiple=32,
+            min_size=32,
+            provenance={"preset": "trimap"},
+        )
+    )
 
 
 def vitmatte() -> Conventions:
     """Original ViTMatte: ``forward({"image", "trimap"})``, normalises internally; ``phas`` out."""
-    return Conventions(_spec(
-        "vitmatte",
-        [{"name": "image", "parts": [_image()]}, {"name": "trimap", "parts": [_TRIMAP]}],
-        [{"name": "phas", "role": "alpha"}],
-        size_multiple=32, min_size=32,
-        provenance={"preset": "vitmatte", "conventions": "github.com/hustvl/ViTMatte"}),
-        input_style="mapping")
+    return Conventions(
+        _spec(
+            "vitmatte",
+            [{"name": "image", "parts": [_image()]}, {"name": "trimap", "parts": [_TRIMAP]}],
+            [{"name": "phas", "role": "alpha"}],
+            size_multiple=32,
+            min_size=32,
+            provenance={"preset": "vitmatte", "conventions": "github.com/hustvl/ViTMatte"},
+        ),
+        input_style="mapping",
+    )
 
 
 def vitmatte_hf() -> Conventions:
     """transformers' VitMatteForImageMatting: ``pixel_values`` = (RGB-0.5)/0.5 + trimap; ``alphas`` out."""
-    return Conventions(_spec(
-        "vitmatte-hf",
-        [{"name": "pixel_values", "parts": [_image(mean=[0.5] * 3, std=[0.5] * 3), _TRIMAP]}],
-        [{"name": "alphas", "role": "alpha"}],
-        size_multiple=32, min_size=32,
-        provenance={"preset": "vitmatte-hf", "conventions": "transformers VitMatteImageProcessor"}))
+    return Conventions(
+        _spec(
+            "vitmatte-hf",
+            [{"name": "pixel_values", "parts": [_image(mean=[0.5] * 3, std=[0.5] * 3), _TRIMAP]}],
+            [{"name": "alphas", "role": "alpha"}],
+            size_multiple=32,
+            min_size=32,
+            provenance={"preset": "vitmatte-hf", "conventions": "transformers VitMatteImageProcessor"},
+        )
+    )
 
 
 def modnet() -> Conventions:
     """MODNet: trimap-free, ``input`` RGB in [-1, 1]; ``matte`` out; ``inference=True`` when taken."""
-    return Conventions(_spec(
-        "modnet",
-        [{"name": "input", "parts": [_image(rng=[-1, 1])]}],
-        [{"name": "matte", "role": "alpha"}],
-        size_multiple=32, min_size=32,
-        provenance={"preset": "modnet", "conventions": "github.com/ZHKKKe/MODNet"}),
-        call_kwargs={"inference": True})
+    return Conventions(
+        _spec(
+            "modnet",
+            [{"name": "input", "parts": [_image(rng=[-1, 1])]}],
+            [{"name": "matte", "role": "alpha"}],
+            size_multiple=32,
+            min_size=32,
+            provenance={"preset": "modnet", "conventions": "github.com/ZHKKKe/MODNet"},
+        ),
+        call_kwargs={"inference": True},
+    )
 
 
 def rvm() -> Conventions:
     """RobustVideoMatting: ``src`` + states r1i–r4i + frozen ``downsample_ratio``; fgr, pha, r1o–r4o out."""
     states = [{"name": f"r{k}i", "role": "state", "output": f"r{k}o", "initial": [1, 1, 1, 1]} for k in range(1, 5)]
-    return Conventions(_spec(
-        "rvm",
-        [{"name": "src", "parts": [_image()]}, *states, {"name": "downsample_ratio", "role": "scalar", "value": 0.25}],
-        [{"name": "fgr", "role": "foreground", "encoding": SRGB}, {"name": "pha", "role": "alpha"},
-         *({"name": f"r{k}o", "role": "state"} for k in range(1, 5))],
-        size_multiple=16, min_size=64,
-        provenance={"preset": "rvm", "conventions": "github.com/PeterL1n/RobustVideoMatting"}))
+    return Conventions(
+        _spec(
+            "rvm",
+            [
+                {"name": "src", "parts": [_image()]},
+                *states,
+                {"name": "downsample_ratio", "role": "scalar", "value": 0.25},
+            ],
+            [
+                {"name": "fgr", "role": "foreground", "encoding": SRGB},
+                {"name": "pha", "role": "alpha"},
+                *({"name": f"r{k}o", "role": "state"} for k in range(1, 5)),
+            ],
+            size_multiple=16,
+            min_size=64,
+            provenance={"preset": "rvm", "conventions": "github.com/PeterL1n/RobustVideoMatting"},
+        )
+    )
 
 
 def bgmv2() -> Conventions:
     """BackgroundMattingV2: ``src`` and ``bgr`` RGB 0–1; ``pha`` and ``fgr`` out (others dropped)."""
-    return Conventions(_spec(
-        "bgmv2",
-        [{"name": "src", "parts": [_image()]}, {"name": "bgr", "parts": [_image("background")]}],
-        [{"name": "pha", "role": "alpha"}, {"name": "fgr", "role": "foreground", "encoding": SRGB}],
-        size_multiple=4, min_size=64,
-        provenance={"preset": "bgmv2", "conventions": "github.com/PeterL1n/BackgroundMattingV2"}))
+    return Conventions(
+        _spec(
+            "bgmv2",
+            [{"name": "src", "parts": [_image()]}, {"name": "bgr", "parts": [_image("background")]}],
+            [{"name": "pha", "role": "alpha"}, {"name": "fgr", "role": "foreground", "encoding": SRGB}],
+            size_multiple=4,
+            min_size=64,
+            provenance={"preset": "bgmv2", "conventions": "github.com/PeterL1n/BackgroundMattingV2"},
+        )
+    )
 
 
 BUILTIN = (
@@ -209,8 +255,10 @@ def presets() -> dict[str, Preset]:
     found: dict[str, Preset] = {}
     for preset in collect("register_presets"):
         if preset.name in found:
-            raise MatteError(f"preset {preset.name!r} is registered twice "
-                             f"({found[preset.name].conventions.__module__}, {preset.conventions.__module__})")
+            raise MatteError(
+                f"preset {preset.name!r} is registered twice "
+                f"({found[preset.name].conventions.__module__}, {preset.conventions.__module__})"
+            )
         found[preset.name] = preset
     return found
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from matte_sdk.atomic import write_bytes
 from matte_sdk.contract import ModelSpec
@@ -25,6 +25,7 @@ from matte_sdk.engines.tensorrt import compute_capability, tensorrt_problem
 
 from .errors import ConversionError
 from .validate import Case
+
 
 def state_geometry(spec: ModelSpec, cases: list[Case]) -> dict[str, tuple[int, float, float]]:
     """(channels, height stride, width stride) of each recurrent state, measured on the largest case."""
@@ -43,8 +44,8 @@ def state_geometry(spec: ModelSpec, cases: list[Case]) -> dict[str, tuple[int, f
 class BuildPlan:
     """Which graph to parse and which builder flags to set."""
 
-    graph: str        # "fp32" or "fp16": the ONNX graph handed to the parser
-    fp16_flag: bool   # BuilderFlag.FP16 (TensorRT < 11 only)
+    graph: str  # "fp32" or "fp16": the ONNX graph handed to the parser
+    fp16_flag: bool  # BuilderFlag.FP16 (TensorRT < 11 only)
     clear_tf32: bool  # exact fp32 arithmetic for fp32 engines
 
 
@@ -60,8 +61,16 @@ def plan_build(trt_version: str, precision: str) -> BuildPlan:
 
 def cache_key(graph_sha256: str, prof: Profile, precision: str, capability: str, trt_version: str) -> str:
     """Hex key of everything an engine depends on."""
-    blob = json.dumps({"graph": graph_sha256, "profile": prof.to_json(), "precision": precision,
-                       "compute_capability": capability, "tensorrt": trt_version}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "graph": graph_sha256,
+            "profile": prof.to_json(),
+            "precision": precision,
+            "compute_capability": capability,
+            "tensorrt": trt_version,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -104,8 +113,9 @@ class Built:
     plan: BuildPlan
 
 
-def engine(graphs: Mapping[str, bytes], prof: Profile, precision: str,
-           log: Callable[[str], None] = lambda _: None) -> Built:
+def engine(
+    graphs: Mapping[str, bytes], prof: Profile, precision: str, log: Callable[[str], None] = lambda _: None
+) -> Built:
     """The engine for ``graphs[plan.graph]``, from the cache when an identical build exists."""
     if problem := tensorrt_problem():
         raise ConversionError(f"--engine tensorrt: {problem}")

@@ -14,8 +14,9 @@ and 0–1 outputs (alpha) absolutely. fp32 graphs must match to 1e-3 (max) and 1
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -56,15 +57,19 @@ def check_sizes(sizes: list[tuple[int, int]], multiple: int, min_size: int) -> N
         if h % multiple or w % multiple or min(h, w) < min_size:
             raise ConversionError(f"--input-size {h}x{w}: must be multiples of {multiple}, at least {min_size}")
     if len(sizes) < 2 or not any(h != w and (h, w) != sizes[0] for h, w in sizes[1:]):
-        raise ConversionError("--input-size: give at least two sizes, one of them non-square and different "
-                              "from the first (the export size)")
+        raise ConversionError(
+            "--input-size: give at least two sizes, one of them non-square and different "
+            "from the first (the export size)"
+        )
 
 
 def default_sizes(multiple: int, min_size: int) -> list[tuple[int, int]]:
     """:data:`DEFAULT_SIZES` rounded up to the size multiple and the minimum size."""
+
     def up(n: int) -> int:
         n = max(n, min_size)
         return -(-n // multiple) * multiple
+
     return [(up(h), up(w)) for h, w in DEFAULT_SIZES]
 
 
@@ -81,16 +86,16 @@ def _part(part: Part, batch: int, h: int, w: int, rng: np.random.Generator) -> n
     return (x - mean) / std
 
 
-def sample_feeds(inputs: Iterable[InputSpec], size: tuple[int, int], batch: int,
-                 rng: np.random.Generator) -> Feeds:
+def sample_feeds(inputs: Iterable[InputSpec], size: tuple[int, int], batch: int, rng: np.random.Generator) -> Feeds:
     """Inputs for one frame: tensor inputs from their parts, states at their initial zeros."""
     feeds: Feeds = {}
     for spec in inputs:
         if spec.role == "state":
             feeds[spec.name] = np.zeros(spec.initial, np.float32)
         else:
-            feeds[spec.name] = np.ascontiguousarray(np.concatenate(
-                [_part(p, batch, *size, rng) for p in spec.parts], axis=1), dtype=np.float32)
+            feeds[spec.name] = np.ascontiguousarray(
+                np.concatenate([_part(p, batch, *size, rng) for p in spec.parts], axis=1), dtype=np.float32
+            )
     return feeds
 
 
@@ -124,8 +129,10 @@ def cases(reference: Runner, conventions: Conventions, sizes: list[tuple[int, in
             tensor = next(i for i in inputs if i.role == "tensor")
             label = "×".join(map(str, feeds[tensor.name].shape)) + (f" frame {frame + 1}" if frames > 1 else "")
             out.append(Case(label, feeds, expected, frame + 1))
-            feeds = {**sample_feeds(inputs, size, batch, rng),
-                     **{i.name: expected[i.output] for i in inputs if i.role == "state"}}
+            feeds = {
+                **sample_feeds(inputs, size, batch, rng),
+                **{i.name: expected[i.output] for i in inputs if i.role == "state"},
+            }
     return out
 
 
@@ -160,9 +167,11 @@ class Parity:
     def lines(self) -> list[str]:
         """A readable table, one output per line."""
         t = self.tolerance
-        rows = [f"  {o.name:<12} max|Δ| {o.max:.3g}  mean|Δ| {o.mean:.3g}  "
-                f"(tolerance {t.max * o.scale:.3g} / {t.mean * o.scale:.3g})  {'ok' if o.ok(t) else 'FAIL'}"
-                for o in self.outputs]
+        rows = [
+            f"  {o.name:<12} max|Δ| {o.max:.3g}  mean|Δ| {o.mean:.3g}  "
+            f"(tolerance {t.max * o.scale:.3g} / {t.mean * o.scale:.3g})  {'ok' if o.ok(t) else 'FAIL'}"
+            for o in self.outputs
+        ]
         return rows + ([f"  error: {self.error}"] if self.error else [])
 
     def summary(self) -> str:
@@ -170,15 +179,23 @@ class Parity:
         if self.error:
             return self.error
         t = self.tolerance
-        return "; ".join(f"{o.name} max|Δ| {o.max:.3g} (tolerance {t.max * o.scale:.3g}), mean|Δ| {o.mean:.3g} "
-                         f"(tolerance {t.mean * o.scale:.3g}) worst at {o.worst}"
-                         for o in self.outputs if not o.ok(t))
+        return "; ".join(
+            f"{o.name} max|Δ| {o.max:.3g} (tolerance {t.max * o.scale:.3g}), mean|Δ| {o.mean:.3g} "
+            f"(tolerance {t.mean * o.scale:.3g}) worst at {o.worst}"
+            for o in self.outputs
+            if not o.ok(t)
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"precision": self.precision, "inputs": self.inputs,
-                "tolerance": {"max": self.tolerance.max, "mean": self.tolerance.mean, "scaled_by": "max(1, max|ref|)"},
-                "outputs": {o.name: {"max_abs_diff": float(f"{o.max:.4g}"), "mean_abs_diff": float(f"{o.mean:.4g}")}
-                            for o in self.outputs}}
+        return {
+            "precision": self.precision,
+            "inputs": self.inputs,
+            "tolerance": {"max": self.tolerance.max, "mean": self.tolerance.mean, "scaled_by": "max(1, max|ref|)"},
+            "outputs": {
+                o.name: {"max_abs_diff": float(f"{o.max:.4g}"), "mean_abs_diff": float(f"{o.mean:.4g}")}
+                for o in self.outputs
+            },
+        }
 
 
 def compare(run: Runner, checks: list[Case], output_names: list[str], precision: str) -> Parity:
@@ -209,8 +226,9 @@ def compare(run: Runner, checks: list[Case], output_names: list[str], precision:
             count[name] += diff.size
             finite = np.abs(ref[np.isfinite(ref)])
             scale[name] = max(scale[name], float(finite.max()) if finite.size else 1.0)
-    parity.outputs = [OutputParity(n, max(worst[n][0], 0.0), total[n] / max(count[n], 1), scale[n], worst[n][1])
-                      for n in output_names]
+    parity.outputs = [
+        OutputParity(n, max(worst[n][0], 0.0), total[n] / max(count[n], 1), scale[n], worst[n][1]) for n in output_names
+    ]
     return parity
 
 
@@ -222,7 +240,7 @@ def onnxruntime_runner(model_bytes: bytes) -> Runner:
     options.log_severity_level = 4  # failures are reported with the parity numbers, not logged
     session = ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return lambda feeds: dict(zip(names, session.run(names, feeds)))
+    return lambda feeds: dict(zip(names, session.run(names, feeds), strict=False))
 
 
 def require(parity: Parity, what: str) -> None:

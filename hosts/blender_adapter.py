@@ -57,8 +57,10 @@ def _executables() -> list[str]:
 
 def _ask(exe: str) -> Installation | None:
     """The Blender behind ``exe``: an application (``--version``) or a Python with ``bpy``."""
-    for args, kind in ((["--version"], "application"),
-                       (["-c", "import bpy; print('Blender', bpy.app.version_string)"], "bpy module")):
+    for args, kind in (
+        (["--version"], "application"),
+        (["-c", "import bpy; print('Blender', bpy.app.version_string)"], "bpy module"),
+    ):
         try:
             out = subprocess.run([exe, *args], capture_output=True, text=True, timeout=60).stdout
         except (OSError, subprocess.SubprocessError):
@@ -75,9 +77,11 @@ class BlenderHost(HostAdapter):
     title = "Blender 5.0+"
 
     def describe(self) -> str:
-        return ("Extension 'Matte SDK': operator matte_sdk.pull_matte (Image Editor and Compositor sidebar, "
-                "tab 'Matte SDK') writes <image>.matte and a 'Matte SDK' compositor group node; frame ranges "
-                "become EXR matte sequences. It runs `matte-sdk worker` from this Python environment.")
+        return (
+            "Extension 'Matte SDK': operator matte_sdk.pull_matte (Image Editor and Compositor sidebar, "
+            "tab 'Matte SDK') writes <image>.matte and a 'Matte SDK' compositor group node; frame ranges "
+            "become EXR matte sequences. It runs `matte-sdk worker` from this Python environment."
+        )
 
     def detect(self) -> list[Installation]:
         found = [i for i in map(_ask, _executables()) if i is not None]
@@ -94,8 +98,12 @@ class BlenderHost(HostAdapter):
         if not output.parent.is_dir():
             raise HostError(f"{output}: folder {output.parent} does not exist")
         command = worker_command or [os.path.abspath(sys.executable), "-m", "matte_sdk", "worker"]
-        manifest = re.sub(r'(?m)^version = ".*"$', f'version = "{__version__}"',
-                          (SOURCE / "blender_manifest.toml").read_text(encoding="utf-8"), count=1)
+        manifest = re.sub(
+            r'(?m)^version = ".*"$',
+            f'version = "{__version__}"',
+            (SOURCE / "blender_manifest.toml").read_text(encoding="utf-8"),
+            count=1,
+        )
         fd, tmp = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".zip", dir=output.parent)
         os.close(fd)
         try:
@@ -119,8 +127,10 @@ class BlenderHost(HostAdapter):
         """
         runners = [i for i in self.detect() if _version_tuple(i.version) >= MIN_VERSION]
         if not runners:
-            raise HostError("no Blender 5.0 or newer found (set $BLENDER to its executable, or build a package "
-                            "with `matte-sdk hosts package blender -o matte_sdk.zip` and drag it into Blender)")
+            raise HostError(
+                "no Blender 5.0 or newer found (set $BLENDER to its executable, or build a package "
+                "with `matte-sdk hosts package blender -o matte_sdk.zip` and drag it into Blender)"
+            )
         runner = runners[0]
         env = dict(os.environ)
         if target is not None:
@@ -132,16 +142,26 @@ class BlenderHost(HostAdapter):
             if runner.kind == "bpy module":
                 command = [runner.location, "-c", _INSTALL_SCRIPT.format(id=EXTENSION_ID), str(package)]
             else:
-                command = [runner.location, "--command", "extension", "install-file",
-                           "--repo", "user_default", "--enable", str(package)]
+                command = [
+                    runner.location,
+                    "--command",
+                    "extension",
+                    "install-file",
+                    "--repo",
+                    "user_default",
+                    "--enable",
+                    str(package),
+                ]
             try:
                 proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
             except (OSError, subprocess.SubprocessError) as exc:
                 raise HostError(f"{runner.location}: could not run Blender to install the extension ({exc})") from None
         if proc.returncode != 0:
             lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-            raise HostError(f"{runner.location}: Blender failed to install the extension: "
-                            f"{lines[-1] if lines else 'exit code ' + str(proc.returncode)}")
+            raise HostError(
+                f"{runner.location}: Blender failed to install the extension: "
+                f"{lines[-1] if lines else 'exit code ' + str(proc.returncode)}"
+            )
         where = f" into {target}" if target is not None else ""
         return f"installed and enabled the Matte SDK extension with Blender {runner.version} ({runner.location}){where}"
 

@@ -27,7 +27,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 PROTOCOL = 1
 #: Environment variable holding the worker command line (see :func:`split_command`).
@@ -75,8 +76,11 @@ def default_command() -> list[str]:
         return split_command(os.environ[COMMAND_VARIABLE])
     exe = shutil.which("matte-sdk")
     if exe is None:
-        raise WorkerError(f"no worker to start: install matte-sdk or set {COMMAND_VARIABLE} "
-                          f"(for example '/path/to/python -m matte_sdk worker')", "no_worker")
+        raise WorkerError(
+            f"no worker to start: install matte-sdk or set {COMMAND_VARIABLE} "
+            f"(for example '/path/to/python -m matte_sdk worker')",
+            "no_worker",
+        )
     return [exe, "worker"]
 
 
@@ -117,8 +121,16 @@ class SharedFrame:
     the worker flips them. Drop numpy views of the buffer before closing.
     """
 
-    def __init__(self, width: int, height: int, channels: int, *, origin: str = "top",
-                 colorspace: str | None = None, directory: str | None = None) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        channels: int,
+        *,
+        origin: str = "top",
+        colorspace: str | None = None,
+        directory: str | None = None,
+    ) -> None:
         if origin not in ("top", "bottom"):
             raise ValueError(f"origin must be 'top' or 'bottom', not {origin!r}")
         self.width, self.height, self.channels = int(width), int(height), int(channels)
@@ -129,8 +141,13 @@ class SharedFrame:
 
     def descriptor(self) -> dict[str, Any]:
         """The JSON object naming this frame in a request."""
-        d: dict[str, Any] = {"shm": self.path, "width": self.width, "height": self.height,
-                             "channels": self.channels, "origin": self.origin}
+        d: dict[str, Any] = {
+            "shm": self.path,
+            "width": self.width,
+            "height": self.height,
+            "channels": self.channels,
+            "origin": self.origin,
+        }
         if self.colorspace:
             d["colorspace"] = self.colorspace
         return d
@@ -149,7 +166,7 @@ class SharedFrame:
         except OSError:
             pass
 
-    def __enter__(self) -> "SharedFrame":
+    def __enter__(self) -> SharedFrame:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -177,9 +194,15 @@ class WorkerClient:
     worker, in the order sent.
     """
 
-    def __init__(self, command: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None,
-                 start_timeout: float = 120.0, idle_timeout: float = 600.0,
-                 on_log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        command: Sequence[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        start_timeout: float = 120.0,
+        idle_timeout: float = 600.0,
+        on_log: Callable[[str], None] | None = None,
+    ) -> None:
         self.command = list(command) if command is not None else None
         self.env = dict(env) if env is not None else None
         self.start_timeout = start_timeout
@@ -225,8 +248,13 @@ class WorkerClient:
                 env = {k: v for k, v in os.environ.items() if k not in _HOST_PYTHON_VARIABLES}
             try:
                 proc = subprocess.Popen(
-                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    env=env, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+                )
             except OSError as exc:
                 raise WorkerError(f"cannot start the worker {shlex.join(command)}: {exc}", "no_worker") from None
             self._proc = proc
@@ -238,15 +266,20 @@ class WorkerClient:
             event = self._ready.get(timeout=self.start_timeout)
         except queue.Empty:
             self._kill(proc)
-            raise WorkerTimeout(f"the worker did not start within {self.start_timeout:g} s "
-                                f"({shlex.join(command)}){self._tail()}") from None
+            raise WorkerTimeout(
+                f"the worker did not start within {self.start_timeout:g} s ({shlex.join(command)}){self._tail()}"
+            ) from None
         if event is _DIED:
-            raise WorkerCrashed(f"the worker exited with code {proc.returncode} on start-up "
-                                f"({shlex.join(command)}){self._tail()}")
+            raise WorkerCrashed(
+                f"the worker exited with code {proc.returncode} on start-up ({shlex.join(command)}){self._tail()}"
+            )
         if event.get("protocol") != PROTOCOL:
             self._kill(proc)
-            raise WorkerError(f"the worker speaks protocol {event.get('protocol')}, this client {PROTOCOL}: "
-                              f"install matching versions of matte-sdk and the host plug-in", "protocol")
+            raise WorkerError(
+                f"the worker speaks protocol {event.get('protocol')}, this client {PROTOCOL}: "
+                f"install matching versions of matte-sdk and the host plug-in",
+                "protocol",
+            )
         self.info = dict(event)
         return self.info
 
@@ -267,18 +300,29 @@ class WorkerClient:
 
     close = shutdown
 
-    def __enter__(self) -> "WorkerClient":
+    def __enter__(self) -> WorkerClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
     # -- requests -----------------------------------------------------------------------------------
-    def matte(self, plate: Any, *, outputs: Mapping[str, Any], trimap: Any = None, background: Any = None,
-              model: str | os.PathLike | None = None, device: str = "auto", tile: int | None = None,
-              colorspace: str | None = None, frames: str | None = None,
-              on_progress: Callable[[Event], None] | None = None,
-              is_cancelled: Callable[[], bool] | None = None, idle_timeout: float | None = None) -> dict:
+    def matte(
+        self,
+        plate: Any,
+        *,
+        outputs: Mapping[str, Any],
+        trimap: Any = None,
+        background: Any = None,
+        model: str | os.PathLike | None = None,
+        device: str = "auto",
+        tile: int | None = None,
+        colorspace: str | None = None,
+        frames: str | None = None,
+        on_progress: Callable[[Event], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None,
+        idle_timeout: float | None = None,
+    ) -> dict:
         """Pull mattes; returns the ``done`` event.
 
         ``plate``, ``trimap`` and ``background`` are file paths or :class:`SharedFrame` objects;
@@ -289,18 +333,38 @@ class WorkerClient:
         progress event; when ``is_cancelled()`` turns true the request is cancelled and
         :class:`WorkerError` with code ``cancelled`` is raised.
         """
-        fields = {"plate": plate, "trimap": trimap, "background": background, "outputs": dict(outputs),
-                  "model": model, "device": device, "tile": tile, "colorspace": colorspace,
-                  "frames": frames}
-        return self.request("matte", {k: v for k, v in fields.items() if v is not None},
-                            on_progress=on_progress, is_cancelled=is_cancelled, idle_timeout=idle_timeout)
+        fields = {
+            "plate": plate,
+            "trimap": trimap,
+            "background": background,
+            "outputs": dict(outputs),
+            "model": model,
+            "device": device,
+            "tile": tile,
+            "colorspace": colorspace,
+            "frames": frames,
+        }
+        return self.request(
+            "matte",
+            {k: v for k, v in fields.items() if v is not None},
+            on_progress=on_progress,
+            is_cancelled=is_cancelled,
+            idle_timeout=idle_timeout,
+        )
 
     def status(self) -> dict:
         """The worker's ``done`` answer to ``status``: protocol, versions, loaded engines, queue length."""
         return self.request("status", {})
 
-    def request(self, op: str, fields: Mapping[str, Any], *, on_progress: Callable[[Event], None] | None = None,
-                is_cancelled: Callable[[], bool] | None = None, idle_timeout: float | None = None) -> dict:
+    def request(
+        self,
+        op: str,
+        fields: Mapping[str, Any],
+        *,
+        on_progress: Callable[[Event], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None,
+        idle_timeout: float | None = None,
+    ) -> dict:
         """Send any request and wait for its ``done`` event (raises on ``error``, crash or silence).
 
         If the worker dies before saying anything about the request, it is restarted and the request
@@ -319,12 +383,20 @@ class WorkerClient:
                 except (OSError, ValueError):
                     pass  # the worker is gone: the reader tells _wait
             try:
-                return self._wait(q, rid, proc, eof, on_progress, is_cancelled,
-                                  self.idle_timeout if idle_timeout is None else idle_timeout)
+                return self._wait(
+                    q,
+                    rid,
+                    proc,
+                    eof,
+                    on_progress,
+                    is_cancelled,
+                    self.idle_timeout if idle_timeout is None else idle_timeout,
+                )
             except _SilentDeath:
                 if attempt == 2:
-                    raise WorkerCrashed(f"the worker exited with code {proc.returncode} twice before "
-                                        f"answering {op!r}{self._tail()}") from None
+                    raise WorkerCrashed(
+                        f"the worker exited with code {proc.returncode} twice before answering {op!r}{self._tail()}"
+                    ) from None
             finally:
                 self._pending.pop(rid, None)
         raise AssertionError("unreachable")
@@ -336,8 +408,16 @@ class WorkerClient:
                 self._send({"id": self._new_id(), "op": "cancel", "target": request_id})
 
     # -- internals ----------------------------------------------------------------------------------
-    def _wait(self, q: queue.Queue, rid: str, proc: subprocess.Popen, eof: threading.Event, on_progress: Callable[[Event], None] | None,
-              is_cancelled: Callable[[], bool] | None, idle_timeout: float) -> dict:
+    def _wait(
+        self,
+        q: queue.Queue,
+        rid: str,
+        proc: subprocess.Popen,
+        eof: threading.Event,
+        on_progress: Callable[[Event], None] | None,
+        is_cancelled: Callable[[], bool] | None,
+        idle_timeout: float,
+    ) -> dict:
         heard = False
         cancel_sent = False
         deadline = time.monotonic() + idle_timeout
@@ -351,15 +431,19 @@ class WorkerClient:
                 if not eof.is_set():
                     if time.monotonic() >= deadline:
                         self._kill(proc)
-                        raise WorkerTimeout(f"no word from the worker for {idle_timeout:g} s; it was stopped "
-                                            f"and will restart on the next request{self._tail()}") from None
+                        raise WorkerTimeout(
+                            f"no word from the worker for {idle_timeout:g} s; it was stopped "
+                            f"and will restart on the next request{self._tail()}"
+                        ) from None
                     continue
                 event = _DIED  # it died before this request was registered with the reader
             if event is _DIED:
                 if not heard:
                     raise _SilentDeath()
-                raise WorkerCrashed(f"the worker exited with code {proc.returncode} while working "
-                                    f"(it restarts on the next request){self._tail()}")
+                raise WorkerCrashed(
+                    f"the worker exited with code {proc.returncode} while working "
+                    f"(it restarts on the next request){self._tail()}"
+                )
             heard = True
             deadline = time.monotonic() + idle_timeout
             kind = event.get("event")
@@ -442,4 +526,3 @@ class WorkerClient:
 
 class _SilentDeath(Exception):
     """The worker died before saying anything about a request (safe to send again)."""
-

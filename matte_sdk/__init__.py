@@ -12,8 +12,19 @@ from .matter import Matte, Matter
 __version__ = "0.1.0"
 
 __all__ = [
-    "CONTRACT_KEY", "CONTRACT_VERSION", "ModelSpec",
-    "DeviceError", "InputError", "MatteError", "ModelContractError",
-    "Image", "Matte", "Matter", "estimate_foreground", "hookimpl", "read_image", "write_image",
+    "CONTRACT_KEY",
+    "CONTRACT_VERSION",
+    "ModelSpec",
+    "DeviceError",
+    "InputError",
+    "MatteError",
+    "ModelContractError",
+    "Image",
+    "Matte",
+    "Matter",
+    "estimate_foreground",
+    "hookimpl",
+    "read_image",
+    "write_image",
     "__version__",
 ]

@@ -34,8 +34,9 @@ background part the plate is converted through OCIO into ``encoding``, clipped t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import ModelContractError
 
@@ -142,12 +143,13 @@ class ModelSpec:
         return json.dumps(asdict(self), sort_keys=False)
 
     @classmethod
-    def from_json(cls, text: str | None, source: str = "model") -> "ModelSpec":
+    def from_json(cls, text: str | None, source: str = "model") -> ModelSpec:
         """Parse and validate a description; errors name ``source`` and what is wrong or missing."""
         if text is None:
             raise ModelContractError(
                 f"{source}: no '{CONTRACT_KEY}' description in the model metadata "
-                f"(convert it with `matte-sdk convert`, which writes one)")
+                f"(convert it with `matte-sdk convert`, which writes one)"
+            )
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -155,7 +157,7 @@ class ModelSpec:
         return cls.from_dict(data, source)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "model") -> "ModelSpec":
+    def from_dict(cls, data: Any, source: str = "model") -> ModelSpec:
         """Build from a decoded description, validating every field."""
         return _Parser(source).spec(data)
 
@@ -213,8 +215,12 @@ class _Parser:
         version = self.need(data, "version", "top level", int)
         if version > CONTRACT_VERSION:
             raise self.fail("version", f"is {version}; this matte-sdk reads up to {CONTRACT_VERSION} (upgrade it)")
-        inputs = tuple(self.input(d, f"inputs[{k}]") for k, d in enumerate(self.need(data, "inputs", "top level", list)))
-        outputs = tuple(self.output(d, f"outputs[{k}]") for k, d in enumerate(self.need(data, "outputs", "top level", list)))
+        inputs = tuple(
+            self.input(d, f"inputs[{k}]") for k, d in enumerate(self.need(data, "inputs", "top level", list))
+        )
+        outputs = tuple(
+            self.output(d, f"outputs[{k}]") for k, d in enumerate(self.need(data, "outputs", "top level", list))
+        )
         if not any(p.role == "image" for i in inputs for p in i.parts):
             raise self.fail("inputs", "has no part with role 'image'")
         if not any(o.role == "alpha" for o in outputs):
@@ -263,7 +269,9 @@ class _Parser:
         if role == "trimap":
             enc = self.choice(self.need(d, "trimap", where, str), f"{where}.trimap", TRIMAP_ENCODINGS)
             if TRIMAP_ENCODINGS[enc] != channels:
-                raise self.fail(where, f"says {channels} channels but trimap encoding {enc!r} has {TRIMAP_ENCODINGS[enc]}")
+                raise self.fail(
+                    where, f"says {channels} channels but trimap encoding {enc!r} has {TRIMAP_ENCODINGS[enc]}"
+                )
             return Part(role=role, channels=channels, range=rng, trimap=enc)
         if channels != 3:
             raise self.fail(where, f"has {channels} channels; image and background parts are RGB (3)")

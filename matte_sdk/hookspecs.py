@@ -9,7 +9,7 @@ A plugin is a module or object with functions decorated by :data:`hookimpl`, lis
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

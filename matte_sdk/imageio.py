@@ -9,9 +9,9 @@ pipeline's job, explicitly.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import OpenImageIO as oiio
@@ -22,8 +22,15 @@ from .errors import InputError
 
 FLOAT_FORMATS = ("half", "float", "double")
 #: Output pixel type by extension: float alpha in EXR, 16-bit elsewhere (JPEG can only hold 8).
-OUTPUT_FORMATS = {".exr": "float", ".png": "uint16", ".tif": "uint16", ".tiff": "uint16",
-                  ".dpx": "uint16", ".jpg": "uint8", ".jpeg": "uint8"}
+OUTPUT_FORMATS = {
+    ".exr": "float",
+    ".png": "uint16",
+    ".tif": "uint16",
+    ".tiff": "uint16",
+    ".dpx": "uint16",
+    ".jpg": "uint8",
+    ".jpeg": "uint8",
+}
 
 
 @dataclass
@@ -52,6 +59,7 @@ class Image:
 
 def _pick_channels(names: Sequence[str], layer: str | None, source: str) -> list[int]:
     """Indices of the colour channels to read: R,G,B(,A), a named layer's, or a single channel."""
+
     def indices(prefix: str) -> list[int] | None:
         want = [f"{prefix}{c}" for c in "RGB"]
         if not all(w in names for w in want):
@@ -76,7 +84,9 @@ def _pick_channels(names: Sequence[str], layer: str | None, source: str) -> list
     for single in ("Y", "A", "L"):
         if single in names:
             return [names.index(single)]
-    raise InputError(f"{source}: unsupported channel layout ({', '.join(names)}); need RGB, RGBA, a layer.R/G/B or one channel")
+    raise InputError(
+        f"{source}: unsupported channel layout ({', '.join(names)}); need RGB, RGBA, a layer.R/G/B or one channel"
+    )
 
 
 def read_image(path: str | os.PathLike, colorspace: str | None = None, *, layer: str | None = None) -> Image:
@@ -130,8 +140,15 @@ def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[
                 raise InputError(f"{out}: output path is also an input or another output; refusing to overwrite it")
 
 
-def write_image(path: str | os.PathLike, pixels: np.ndarray, *, channels: Sequence[str] | None = None,
-                like: Image | None = None, colorspace: str | None = None, pixel_type: str | None = None) -> Path:
+def write_image(
+    path: str | os.PathLike,
+    pixels: np.ndarray,
+    *,
+    channels: Sequence[str] | None = None,
+    like: Image | None = None,
+    colorspace: str | None = None,
+    pixel_type: str | None = None,
+) -> Path:
     """Write H×W or H×W×C float pixels atomically (temp file in the same folder, then rename).
 
     The pixel type follows the extension (:data:`OUTPUT_FORMATS`) unless ``pixel_type`` names one

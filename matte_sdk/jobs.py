@@ -14,8 +14,9 @@ which failed. Outputs are checked against inputs before anything runs, and writt
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import InputError, MatteError
 from .imageio import check_outputs, read_image, write_image
@@ -52,8 +53,13 @@ class MatteJob:
 
     def paths(self, frame: int | None) -> dict[str, str | None]:
         """Every path of one frame, by role; a non-pattern trimap/background serves every frame."""
-        roles = {"plate": self.plate, "trimap": self.trimap, "background": self.background,
-                 "output": self.output, "foreground": self.foreground}
+        roles = {
+            "plate": self.plate,
+            "trimap": self.trimap,
+            "background": self.background,
+            "output": self.output,
+            "foreground": self.foreground,
+        }
         return {r: (frame_path(p, frame) if p and frame is not None and is_pattern(p) else p) for r, p in roles.items()}
 
     def check(self) -> list[int | None]:
@@ -62,7 +68,9 @@ class MatteJob:
         for role in ("output", "foreground"):
             value = getattr(self, role)
             if value and frames != [None] and not is_pattern(value):
-                raise InputError(f"{value}: the plate is a sequence, so --{'o' if role == 'output' else role} must be a pattern too")
+                raise InputError(
+                    f"{value}: the plate is a sequence, so --{'o' if role == 'output' else role} must be a pattern too"
+                )
         for frame in frames:
             p = self.paths(frame)
             check_outputs([p["output"], p["foreground"]], [p["plate"], p["trimap"], p["background"]])
@@ -101,12 +109,20 @@ def run_frame(matter: Matter, job: MatteJob, frame: int | None, emit: Callable[[
     if p["foreground"]:
         write_image(p["foreground"], matte.foreground, like=plate, colorspace=plate.colorspace)
         outputs.append(p["foreground"])
-    return {"event": "done", "frame": frame, "outputs": outputs, "seconds": round(time.perf_counter() - start, 4),
-            "tiles_run": matte.tiles_run, "tiles_skipped": matte.tiles_skipped, "device": matter.device}
+    return {
+        "event": "done",
+        "frame": frame,
+        "outputs": outputs,
+        "seconds": round(time.perf_counter() - start, 4),
+        "tiles_run": matte.tiles_run,
+        "tiles_skipped": matte.tiles_skipped,
+        "device": matter.device,
+    }
 
 
-def run_job(matter: Matter, job: MatteJob, emit: Callable[[Event], None],
-            cancelled: Callable[[], bool] = lambda: False) -> JobResult:
+def run_job(
+    matter: Matter, job: MatteJob, emit: Callable[[Event], None], cancelled: Callable[[], bool] = lambda: False
+) -> JobResult:
     """Run every frame of ``job``, emitting events; a failing frame is reported and the rest go on."""
     frames = job.check()
     result = JobResult()

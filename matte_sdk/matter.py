@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,9 @@ class Matte:
 
 
 def _as_rgb(image: np.ndarray | Image, colorspace: str | None, what: str) -> tuple[np.ndarray, str, str]:
-    """(H×W×3 float32 pixels, colour space, name for messages) from an Image or array. Never copies the caller's data in place."""
+    """(H×W×3 float32 pixels, colour space, name for messages) from an Image or array.
+
+    Never writes to the caller's data."""
     if isinstance(image, Image):
         pixels, cs, name = image.pixels, colorspace or image.colorspace, image.name
     else:
@@ -88,8 +91,15 @@ class Matter:
         self._state: dict[str, np.ndarray] = {}
 
     @classmethod
-    def load(cls, model: str | Path | None = None, *, device: str = "auto", tile: int | None = None,
-             batch: int = 1, **engine_options: Any) -> "Matter":
+    def load(
+        cls,
+        model: str | Path | None = None,
+        *,
+        device: str = "auto",
+        tile: int | None = None,
+        batch: int = 1,
+        **engine_options: Any,
+    ) -> Matter:
         """Load ``model`` (None: the embedded default) on ``device`` (auto, cpu, cuda, tensorrt).
 
         ``tile`` is the tile size in pixels (None: the model's recommendation; 0: never tile) and
@@ -109,9 +119,15 @@ class Matter:
         """Forget recurrent state (start of a new shot)."""
         self._state.clear()
 
-    def matte(self, image: np.ndarray | Image, trimap: np.ndarray | Image | None = None,
-              background: np.ndarray | Image | None = None, *, colorspace: str | None = None,
-              progress: Progress | None = None) -> Matte:
+    def matte(
+        self,
+        image: np.ndarray | Image,
+        trimap: np.ndarray | Image | None = None,
+        background: np.ndarray | Image | None = None,
+        *,
+        colorspace: str | None = None,
+        progress: Progress | None = None,
+    ) -> Matte:
         """Pull a matte from one frame.
 
         ``image`` is H×W×3 (or ×4, alpha ignored; or grey) float in ``colorspace`` (default: the Image's
@@ -124,8 +140,9 @@ class Matter:
         tri = self._trimap(trimap, (h, w), name)
         bg = self._background(background, colorspace or cs, (h, w), name)
         if self.spec.min_size > min(h, w) or (self.spec.max_size and max(h, w) > self.spec.max_size and not self.tile):
-            raise InputError(f"{name}: {w}×{h} is outside the model's size range "
-                             f"[{self.spec.min_size}, {self.spec.max_size or '∞'}]")
+            raise InputError(
+                f"{name}: {w}×{h} is outside the model's size range [{self.spec.min_size}, {self.spec.max_size or '∞'}]"
+            )
         tile = self.tile or max(h, w)
         tiles = plan(h, w, tile, self.spec.context if self.tile else 0, align=self.spec.tile_grid)
         todo = [t for t in tiles if tri is None or not trimaps.is_known(tri[t.valid]).all()]
@@ -150,9 +167,14 @@ class Matter:
         if tri is not None:
             known = trimaps.is_known(tri)
             alpha[known] = tri[known]
-        return Matte(alpha=alpha, colorspace=cs, plate=plate, tiles_run=len(todo),
-                     tiles_skipped=len(tiles) - len(todo),
-                     _foreground=fg_acc.result(fill=plate) if fg_acc is not None else None)
+        return Matte(
+            alpha=alpha,
+            colorspace=cs,
+            plate=plate,
+            tiles_run=len(todo),
+            tiles_skipped=len(tiles) - len(todo),
+            _foreground=fg_acc.result(fill=plate) if fg_acc is not None else None,
+        )
 
     def matte_sequence(self, frames: Sequence[tuple[Any, Any, Any]], **kwargs: Any) -> Iterator[Matte]:
         """Matte ``(image, trimap, background)`` frames in order, resetting recurrent state first."""
@@ -170,22 +192,28 @@ class Matter:
         values = trimap.pixels if isinstance(trimap, Image) else trimap
         tri = trimaps.normalise(values, source)
         if tri.shape != shape:
-            raise InputError(f"{source}: trimap is {tri.shape[1]}×{tri.shape[0]} but the plate is {shape[1]}×{shape[0]}")
+            raise InputError(
+                f"{source}: trimap is {tri.shape[1]}×{tri.shape[0]} but the plate is {shape[1]}×{shape[0]}"
+            )
         return tri
 
-    def _background(self, background: np.ndarray | Image | None, cs: str, shape: tuple[int, int],
-                    name: str) -> tuple[np.ndarray, str] | None:
+    def _background(
+        self, background: np.ndarray | Image | None, cs: str, shape: tuple[int, int], name: str
+    ) -> tuple[np.ndarray, str] | None:
         if background is None:
             if self.spec.needs_background:
                 raise InputError(f"{name}: model {self.spec.name!r} needs a clean background plate, and none was given")
             return None
         pixels, bg_cs, bg_name = _as_rgb(background, None if isinstance(background, Image) else cs, "background")
         if pixels.shape[:2] != shape:
-            raise InputError(f"{bg_name}: background is {pixels.shape[1]}×{pixels.shape[0]} but the plate is {shape[1]}×{shape[0]}")
+            raise InputError(
+                f"{bg_name}: background is {pixels.shape[1]}×{pixels.shape[0]} but the plate is {shape[1]}×{shape[0]}"
+            )
         return pixels, bg_cs
 
-    def _feeds(self, group: list[Tile], plate: np.ndarray, cs: str, tri: np.ndarray | None,
-               bg: tuple[np.ndarray, str] | None) -> dict[str, np.ndarray]:
+    def _feeds(
+        self, group: list[Tile], plate: np.ndarray, cs: str, tri: np.ndarray | None, bg: tuple[np.ndarray, str] | None
+    ) -> dict[str, np.ndarray]:
         feeds = {}
         for spec in self.spec.inputs:
             if spec.role == "tensor":
@@ -196,8 +224,15 @@ class Matter:
                 feeds[spec.name] = np.array([spec.value], dtype=np.float32)
         return feeds
 
-    def _tensor(self, spec: InputSpec, group: list[Tile], plate: np.ndarray, cs: str,
-                tri: np.ndarray | None, bg: tuple[np.ndarray, str] | None) -> np.ndarray:
+    def _tensor(
+        self,
+        spec: InputSpec,
+        group: list[Tile],
+        plate: np.ndarray,
+        cs: str,
+        tri: np.ndarray | None,
+        bg: tuple[np.ndarray, str] | None,
+    ) -> np.ndarray:
         """N×C×H×W for one input: parts in order, each written straight into one buffer padded to the
         size multiple (no intermediate channels-last tensor, concatenation or padded copy)."""
         h, w = group[0].shape
@@ -205,7 +240,7 @@ class Matter:
         x = np.empty((len(group), spec.channels, _round_up(h, multiple), _round_up(w, multiple)), np.float32)
         first = 0
         for part in spec.parts:
-            out = x[:, first:first + part.channels, :h, :w]
+            out = x[:, first : first + part.channels, :h, :w]
             first += part.channels
             if part.role == "trimap":
                 out.transpose(0, 2, 3, 1)[...] = _map(trimaps.encode(_gather(tri, group), part.trimap), part.range)

@@ -101,8 +101,7 @@ def connectivity(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray) -> float:
 def evaluate(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray) -> Scores:
     """All four errors of ``pred`` against ``gt`` on the unknown pixels of ``trimap``."""
     p, t, unknown = _prepare(pred, gt, trimap)
-    return Scores(_sad(p, t, unknown), _mse(p, t, unknown), _gradient(p, t, unknown),
-                  _connectivity(p, t, unknown))
+    return Scores(_sad(p, t, unknown), _mse(p, t, unknown), _gradient(p, t, unknown), _connectivity(p, t, unknown))
 
 
 def _plane(array: np.ndarray, what: str) -> np.ndarray:
@@ -117,8 +116,7 @@ def _plane(array: np.ndarray, what: str) -> np.ndarray:
 def _prepare(pred, gt, trimap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p, t, unknown = as_alpha(pred, "prediction"), as_alpha(gt, "ground truth"), unknown_mask(trimap)
     if not p.shape == t.shape == unknown.shape:
-        raise InputError(f"sizes differ: prediction {_size(p)}, ground truth {_size(t)}, "
-                         f"trimap {_size(unknown)}")
+        raise InputError(f"sizes differ: prediction {_size(p)}, ground truth {_size(t)}, trimap {_size(unknown)}")
     if not unknown.any():
         raise InputError("trimap has no unknown pixels (128, or 0.5 as float): nothing to score")
     return p, t, unknown
@@ -154,10 +152,12 @@ def _gradient_magnitude(alpha: np.ndarray) -> np.ndarray:
     normalised = (alpha - low) / (high - low) if high > low else np.zeros_like(alpha)
     gauss, dgauss = _gaussian_derivative_kernels(GRADIENT_SIGMA)
     # The 2-D kernel hx[i, j] = g(i) * g'(j) is separable, and per-axis 'nearest' equals 2-D replicate.
-    gx = ndimage.convolve1d(ndimage.convolve1d(normalised, gauss, axis=0, mode="nearest"),
-                            dgauss, axis=1, mode="nearest")
-    gy = ndimage.convolve1d(ndimage.convolve1d(normalised, dgauss, axis=0, mode="nearest"),
-                            gauss, axis=1, mode="nearest")
+    gx = ndimage.convolve1d(
+        ndimage.convolve1d(normalised, gauss, axis=0, mode="nearest"), dgauss, axis=1, mode="nearest"
+    )
+    gy = ndimage.convolve1d(
+        ndimage.convolve1d(normalised, dgauss, axis=0, mode="nearest"), gauss, axis=1, mode="nearest"
+    )
     return np.sqrt(gx * gx + gy * gy)
 
 
@@ -176,7 +176,7 @@ def _connectivity_levels(p: np.ndarray, t: np.ndarray) -> np.ndarray:
     ndimage = _scipy_ndimage()
     thresholds = np.arange(CONNECTIVITY_STEPS + 1) / CONNECTIVITY_STEPS  # exact k/10, as MATLAB's 0:0.1:1
     level = np.full(p.shape, np.nan)
-    for previous, threshold in zip(thresholds[:-1], thresholds[1:]):
+    for previous, threshold in zip(thresholds[:-1], thresholds[1:], strict=False):
         # Label the transpose: components then number in column-major order, as MATLAB's bwconncomp, so a
         # tie between equally large components resolves to the same one.
         labels, count = ndimage.label(((p >= threshold) & (t >= threshold)).T)  # 4-connected by default

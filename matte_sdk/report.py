@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -72,8 +73,9 @@ def worst(results: list[MethodResult], count: int) -> list[int]:
     return sorted(np.argsort(-sad, kind="stable")[:count].tolist())
 
 
-def write(path: str, results: list[MethodResult], names: list[str], samples: list[Sample],
-          inputs: dict[str, str | None]) -> Path:
+def write(
+    path: str, results: list[MethodResult], names: list[str], samples: list[Sample], inputs: dict[str, str | None]
+) -> Path:
     """Write a plot or a report, chosen by the extension of ``path``."""
     target = Path(path)
     suffix = target.suffix.lower()
@@ -97,7 +99,7 @@ def _plot_figure(results: list[MethodResult], samples: list[Sample]):
     rows = np.atleast_1d(figure.subfigures(len(heights), 1, height_ratios=heights))
     if bars:
         _draw_bars(rows[0], results)
-    for row, sample in zip(rows[1:] if bars else rows, samples):
+    for row, sample in zip(rows[1:] if bars else rows, samples, strict=False):
         _draw_row(row, sample, results)
     return figure
 
@@ -122,13 +124,12 @@ def _draw_row(container, sample: Sample, results: list[MethodResult]) -> None:
     gt = metrics.as_alpha(sample.gt)
     panels = [] if sample.plate is None else [("plate", sample.plate)]
     panels += [("trimap", metrics.as_alpha(sample.trimap)), ("ground truth", gt)]
-    for result, pred, scores in zip(results, sample.preds, sample.scores):
+    for result, pred, scores in zip(results, sample.preds, sample.scores, strict=False):
         alpha = metrics.as_alpha(pred)
         error = np.where(unknown[..., None], heat.to_rgba(np.abs(alpha - gt))[..., :3], KNOWN_GREY)
-        panels += [(result.name, alpha),
-                   (f"error: SAD {scores.sad:.2f}, Grad {scores.grad:.2f}", error)]
+        panels += [(result.name, alpha), (f"error: SAD {scores.sad:.2f}, Grad {scores.grad:.2f}", error)]
     axes = np.atleast_1d(container.subplots(1, len(panels)))
-    for ax, (title, picture) in zip(axes, panels):
+    for ax, (title, picture) in zip(axes, panels, strict=False):
         ax.imshow(_thumbnail(np.clip(picture, 0, 1)), cmap="gray", vmin=0, vmax=1, interpolation="antialiased")
         ax.set_title(title, fontsize=8)
         ax.set_axis_off()
@@ -141,7 +142,7 @@ def _draw_bars(container, results: list[MethodResult]) -> None:
     axes = container.subplots(1, len(METRIC_LABELS))
     means = [result.mean._asdict() for result in results]
     colours = [f"C{k % 10}" for k in range(len(results))]
-    for ax, (key, label) in zip(axes, METRIC_LABELS.items()):
+    for ax, (key, label) in zip(axes, METRIC_LABELS.items(), strict=False):
         bars = ax.bar(range(len(results)), [m[key] for m in means], color=colours)
         ax.bar_label(bars, fmt="%.4g", fontsize=7)
         ax.set_title(f"mean {label} (lower is better)", fontsize=9)
@@ -181,19 +182,27 @@ def _pictures(results: list[MethodResult], samples: list[Sample]) -> list[tuple[
     return pictures
 
 
-def _summary(results: list[MethodResult], names: list[str], samples: list[Sample],
-             inputs: dict[str, str | None]) -> tuple[list[str], list[list[str]], list[list[str]]]:
+def _summary(
+    results: list[MethodResult], names: list[str], samples: list[Sample], inputs: dict[str, str | None]
+) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """Description lines, mean table rows and per-image table rows, shared by HTML and Markdown."""
     described = [f"{role}: {value}" for role, value in inputs.items() if value]
     described += [f"method {r.name}: {r.source.arg}" for r in results]
-    described.append(f"{len(names)} images; pictures of {len(samples)}"
-                     + (" with the highest SAD" if len(samples) < len(names) else ""))
-    described.append("Errors on the trimap's unknown pixels, Deep Image Matting definitions: SAD, Grad and "
-                     "Conn divided by 1000, MSE raw. Heat maps: |prediction - ground truth|, "
-                     f"saturating at {ERROR_SCALE}; known pixels grey.")
+    described.append(
+        f"{len(names)} images; pictures of {len(samples)}"
+        + (" with the highest SAD" if len(samples) < len(names) else "")
+    )
+    described.append(
+        "Errors on the trimap's unknown pixels, Deep Image Matting definitions: SAD, Grad and "
+        "Conn divided by 1000, MSE raw. Heat maps: |prediction - ground truth|, "
+        f"saturating at {ERROR_SCALE}; known pixels grey."
+    )
     means = [[r.name, *_cells(r.mean)] for r in results]
-    per_image = [[name if k == 0 else "", r.name, *_cells(r.scores[i])]
-                 for i, name in enumerate(names) for k, r in enumerate(results)]
+    per_image = [
+        [name if k == 0 else "", r.name, *_cells(r.scores[i])]
+        for i, name in enumerate(names)
+        for k, r in enumerate(results)
+    ]
     return described, means, per_image
 
 
@@ -214,16 +223,23 @@ def _write_html(target: Path, results, names, samples, inputs) -> None:
     figures = "".join(
         f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
         f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>'
-        for _, caption, png in _pictures(results, samples))
+        for _, caption, png in _pictures(results, samples)
+    )
     page = (
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>matte-sdk eval</title><style>"
+        '<!doctype html><html><head><meta charset="utf-8"><title>matte-sdk eval</title><style>'
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child,td:nth-child(2)"
         "{text-align:left}img{max-width:100%}figure{margin:1em 0}</style></head><body>"
-        "<h1>matte-sdk eval</h1>" + "".join(f"<p>{html.escape(line)}</p>" for line in described)
-        + "<h2>Mean</h2>" + table(["method", *METRIC_LABELS.values()], means)
-        + "<h2>Pictures</h2>" + figures
-        + "<h2>Per image</h2>" + table(["image", "method", *METRIC_LABELS.values()], per_image) + "</body></html>\n")
+        "<h1>matte-sdk eval</h1>"
+        + "".join(f"<p>{html.escape(line)}</p>" for line in described)
+        + "<h2>Mean</h2>"
+        + table(["method", *METRIC_LABELS.values()], means)
+        + "<h2>Pictures</h2>"
+        + figures
+        + "<h2>Per image</h2>"
+        + table(["image", "method", *METRIC_LABELS.values()], per_image)
+        + "</body></html>\n"
+    )
     write_bytes(target, page.encode())
 
 
@@ -246,9 +262,22 @@ def _write_markdown(target: Path, results, names, samples, inputs) -> None:
     for stale in [*folder.glob("[0-9][0-9][0-9]_*.png"), folder / "methods.png"]:
         if stale.name not in written:
             stale.unlink(missing_ok=True)  # pictures of an earlier report in the same folder
-    lines = ["# matte-sdk eval", "", *(f"{line}  " for line in described), "", "## Mean", "",
-             *table(["method", *METRIC_LABELS.values()], means), "", "## Pictures", "", *links,
-             "## Per image", "", *table(["image", "method", *METRIC_LABELS.values()], per_image)]
+    lines = [
+        "# matte-sdk eval",
+        "",
+        *(f"{line}  " for line in described),
+        "",
+        "## Mean",
+        "",
+        *table(["method", *METRIC_LABELS.values()], means),
+        "",
+        "## Pictures",
+        "",
+        *links,
+        "## Per image",
+        "",
+        *table(["image", "method", *METRIC_LABELS.values()], per_image),
+    ]
     write_bytes(target, ("\n".join(lines) + "\n").encode())
 
 

@@ -2,12 +2,13 @@
 
 Along each axis a plate of length L is cut into boxes of the tile size T, stepping by
 ``T - 2 * context - feather`` rounded down to ``align`` (the model's size multiple), so that every box
-starts on the network's stride grid, as in a whole-frame pass. Each box's *valid* span drops ``context`` pixels at every side that has a
-neighbour (those pixels saw padding instead of image); neighbouring valid spans overlap by ``feather``
-pixels, where their weights ramp as sin² and cos² and so sum to one. The last box starts at the first
-aligned offset that reaches the border, so all boxes but the last have the same shape and batch together;
-the last one is padded exactly as a whole frame is. A network whose receptive-field
-radius is at most ``context`` gives, on each valid span, exactly what it gives on the whole frame.
+starts on the network's stride grid, as in a whole-frame pass. Each box's *valid* span drops ``context``
+pixels at every side that has a neighbour (those pixels saw padding instead of image); neighbouring valid
+spans overlap by ``feather`` pixels, where their weights ramp as sin² and cos² and so sum to one. The last
+box starts at the first aligned offset that reaches the border, so all boxes but the last have the same
+shape and batch together; the last one is padded exactly as a whole frame is. A network whose
+receptive-field radius is at most ``context`` gives, on each valid span, exactly what it gives on the
+whole frame.
 """
 
 from __future__ import annotations
@@ -71,12 +72,12 @@ def spans(length: int, tile: int, context: int, feather: int, align: int = 1) ->
         v0 = start + (context if start > 0 else 0)
         v1 = stop - (context if stop < length else 0)
         w = np.zeros(stop - start)
-        w[v0 - start:v1 - start] = 1.0
+        w[v0 - start : v1 - start] = 1.0
         ramp = _ramp(min(feather, (v1 - v0) // 2)) if feather else np.ones(0)
         if start > 0 and ramp.size:
-            w[v0 - start:v0 - start + ramp.size] = ramp
+            w[v0 - start : v0 - start + ramp.size] = ramp
         if stop < length and ramp.size:
-            w[v1 - start - ramp.size:v1 - start] = ramp[::-1]
+            w[v1 - start - ramp.size : v1 - start] = ramp[::-1]
         out.append(Span(start, stop, v0, v1, w))
     return out
 

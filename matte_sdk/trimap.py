@@ -34,8 +34,10 @@ def normalise(values: np.ndarray, source: str = "trimap") -> np.ndarray:
     bad = np.isnan(out)
     if bad.any():
         y, x = np.argwhere(bad)[0]
-        raise InputError(f"{source}: trimap has {int(bad.sum())} pixels that are not 0/128/255 (or 0/0.5/1), "
-                         f"e.g. {float(t[y, x]):.4g} at x={x}, y={y}")
+        raise InputError(
+            f"{source}: trimap has {int(bad.sum())} pixels that are not 0/128/255 (or 0/0.5/1), "
+            f"e.g. {float(t[y, x]):.4g} at x={x}, y={y}"
+        )
     return out
 
 

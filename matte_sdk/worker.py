@@ -16,9 +16,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Any
 
 import numpy as np
 
@@ -54,13 +55,19 @@ class SharedFrame:
     colorspace: str | None
 
     @classmethod
-    def parse(cls, d: dict, what: str) -> "SharedFrame":
+    def parse(cls, d: dict, what: str) -> SharedFrame:
         origin = d.get("origin", "top")
         if origin not in ("top", "bottom"):
             raise RequestError(f"{what}: origin must be 'top' or 'bottom', not {origin!r}")
         try:
-            frame = cls(Path(d["shm"]), int(d["width"]), int(d["height"]), int(d["channels"]),
-                        origin == "bottom", d.get("colorspace"))
+            frame = cls(
+                Path(d["shm"]),
+                int(d["width"]),
+                int(d["height"]),
+                int(d["channels"]),
+                origin == "bottom",
+                d.get("colorspace"),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise RequestError(f"{what}: a shared frame needs shm, width, height and channels ({exc})") from None
         if min(frame.width, frame.height) < 1 or frame.channels not in (1, 3, 4):
@@ -72,8 +79,7 @@ class SharedFrame:
 
     def map(self, writable: bool = False) -> np.ndarray:
         """H×W×C view of the shared pixels, top row first."""
-        a = np.memmap(self.path, np.float32, "r+" if writable else "r",
-                      shape=(self.height, self.width, self.channels))
+        a = np.memmap(self.path, np.float32, "r+" if writable else "r", shape=(self.height, self.width, self.channels))
         return a[::-1] if self.bottom_up else a
 
     def fill(self, role: str, matte: Matte) -> None:
@@ -81,8 +87,10 @@ class SharedFrame:
         a fourth channel (straight RGBA)."""
         out = self.map(writable=True)
         if out.shape[:2] != matte.alpha.shape:
-            raise RequestError(f"{self.path}: output is {self.width}×{self.height}, the plate "
-                               f"{matte.alpha.shape[1]}×{matte.alpha.shape[0]}")
+            raise RequestError(
+                f"{self.path}: output is {self.width}×{self.height}, the plate "
+                f"{matte.alpha.shape[1]}×{matte.alpha.shape[0]}"
+            )
         if role == "alpha":
             out[...] = matte.alpha[..., None]
             return
@@ -114,7 +122,7 @@ class MatteRequest:
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def parse(cls, msg: dict) -> "MatteRequest":
+    def parse(cls, msg: dict) -> MatteRequest:
         outputs = msg.get("outputs")
         if not isinstance(outputs, dict) or not outputs or set(outputs) - set(OUTPUT_ROLES):
             raise RequestError(f"outputs must map some of {', '.join(OUTPUT_ROLES)} to paths or shared frames")
@@ -126,11 +134,19 @@ class MatteRequest:
                 raise RequestError(f"{key} must be a string, not {msg[key]!r}")
         if msg.get("plate") is None:
             raise RequestError("a matte request needs a plate")
-        req = cls(id=msg["id"], plate=_target(msg["plate"], "plate"),
-                  trimap=_target(msg.get("trimap"), "trimap"), background=_target(msg.get("background"), "background"),
-                  outputs={k: _target(v, f"outputs.{k}") for k, v in outputs.items()},
-                  model=msg.get("model"), device=msg.get("device") or "auto", tile=tile,
-                  colorspace=msg.get("colorspace"), layer=msg.get("layer"), frames=msg.get("frames"))
+        req = cls(
+            id=msg["id"],
+            plate=_target(msg["plate"], "plate"),
+            trimap=_target(msg.get("trimap"), "trimap"),
+            background=_target(msg.get("background"), "background"),
+            outputs={k: _target(v, f"outputs.{k}") for k, v in outputs.items()},
+            model=msg.get("model"),
+            device=msg.get("device") or "auto",
+            tile=tile,
+            colorspace=msg.get("colorspace"),
+            layer=msg.get("layer"),
+            frames=msg.get("frames"),
+        )
         if req.job() is None:
             if req.frames is not None:
                 raise RequestError("frames: shared frames hold a single frame; frame ranges are read from files")
@@ -145,9 +161,16 @@ class MatteRequest:
             return None
         if "alpha" not in self.outputs:
             raise RequestError("outputs.alpha is required when outputs are files")
-        return MatteJob(plate=self.plate, output=self.outputs["alpha"], trimap=self.trimap,
-                        background=self.background, foreground=self.outputs.get("foreground"),
-                        frames=self.frames, colorspace=self.colorspace, layer=self.layer)
+        return MatteJob(
+            plate=self.plate,
+            output=self.outputs["alpha"],
+            trimap=self.trimap,
+            background=self.background,
+            foreground=self.outputs.get("foreground"),
+            frames=self.frames,
+            colorspace=self.colorspace,
+            layer=self.layer,
+        )
 
 
 def _target(value: Any, what: str) -> Target | None:
@@ -182,8 +205,13 @@ class Worker:
 
     def serve(self, lines: Iterable[str]) -> None:
         """Answer requests until ``shutdown`` or the end of ``lines`` (the host closed the pipe)."""
-        self.emit(event="ready", protocol=PROTOCOL, sdk=__version__, pid=os.getpid(),
-                  python=".".join(map(str, sys.version_info[:3])))
+        self.emit(
+            event="ready",
+            protocol=PROTOCOL,
+            sdk=__version__,
+            pid=os.getpid(),
+            python=".".join(map(str, sys.version_info[:3])),
+        )
         compute = threading.Thread(target=self._compute, name="matte-sdk compute", daemon=True)
         compute.start()
         shutdown_id = None
@@ -211,8 +239,12 @@ class Worker:
             return None
         rid = msg.get("id") if isinstance(msg, dict) else None
         if not isinstance(rid, (str, int)) or isinstance(rid, bool) or not isinstance(msg.get("op"), str):
-            self.emit(event="error", id=rid if isinstance(rid, (str, int)) else None, code="bad_request",
-                      message="a request is a JSON object with an 'id' (string or integer) and an 'op'")
+            self.emit(
+                event="error",
+                id=rid if isinstance(rid, (str, int)) else None,
+                code="bad_request",
+                message="a request is a JSON object with an 'id' (string or integer) and an 'op'",
+            )
             return None
         return msg
 
@@ -231,15 +263,28 @@ class Worker:
             self.emit(event="done", id=rid, cancelled=self._cancel(msg.get("target")))
         elif op == "status":
             with self._lock:
-                engines = [{"model": k[0] or "default", "device": m.device, "tile": m.tile}
-                           for k, m in self._engines.items()]
+                engines = [
+                    {"model": k[0] or "default", "device": m.device, "tile": m.tile} for k, m in self._engines.items()
+                ]
                 busy = self._running.id if self._running else None
                 waiting = len(self._waiting)
-            self.emit(event="done", id=rid, protocol=PROTOCOL, sdk=__version__, pid=os.getpid(),
-                      engines=engines, running=busy, queued=waiting)
+            self.emit(
+                event="done",
+                id=rid,
+                protocol=PROTOCOL,
+                sdk=__version__,
+                pid=os.getpid(),
+                engines=engines,
+                running=busy,
+                queued=waiting,
+            )
         else:
-            self.emit(event="error", id=rid, code="bad_request",
-                      message=f"unknown op {op!r} (matte, cancel, status, shutdown)")
+            self.emit(
+                event="error",
+                id=rid,
+                code="bad_request",
+                message=f"unknown op {op!r} (matte, cancel, status, shutdown)",
+            )
 
     def _cancel(self, target: Any) -> bool:
         if not isinstance(target, (str, int)):
@@ -274,8 +319,11 @@ class Worker:
         except Cancelled:
             return {"event": "error", "id": req.id, "code": "cancelled", "message": "cancelled"}
         except MatteError as exc:
-            code = "bad_request" if isinstance(exc, RequestError) else next(
-                (c for cls, c in _ERROR_CODES.items() if isinstance(exc, cls)), "matte")
+            code = (
+                "bad_request"
+                if isinstance(exc, RequestError)
+                else next((c for cls, c in _ERROR_CODES.items() if isinstance(exc, cls)), "matte")
+            )
             return {"event": "error", "id": req.id, "code": code, "message": str(exc)}
         except Exception as exc:  # keep serving; the traceback goes to the log
             traceback.print_exc(file=self.log)
@@ -290,8 +338,11 @@ class Worker:
                 return self._engines[key]
         start = time.perf_counter()
         matter = Matter.load(model, device=device, tile=tile)
-        print(f"worker: loaded {matter.spec.name!r} on {matter.device} in {time.perf_counter() - start:.2f} s",
-              file=self.log, flush=True)
+        print(
+            f"worker: loaded {matter.spec.name!r} on {matter.device} in {time.perf_counter() - start:.2f} s",
+            file=self.log,
+            flush=True,
+        )
         with self._lock:
             self._engines[key] = matter
             while len(self._engines) > self.cache_size:
@@ -313,11 +364,19 @@ class Worker:
                 raise Cancelled()
             if event["event"] == "done":
                 done.append(event["frame"])
-            share = event.get("tiles_done", 0) / max(event.get("tiles_total", 1), 1) if event["event"] == "progress" else 0
+            share = (
+                event.get("tiles_done", 0) / max(event.get("tiles_total", 1), 1) if event["event"] == "progress" else 0
+            )
             if event["event"] != "error":
-                self.emit(event="progress", id=req.id, frame=event["frame"], frames_done=len(done),
-                          frames=len(frames), progress=round((len(done) + share) / len(frames), 6),
-                          **{k: event[k] for k in ("tiles_done", "tiles_total", "outputs") if k in event})
+                self.emit(
+                    event="progress",
+                    id=req.id,
+                    frame=event["frame"],
+                    frames_done=len(done),
+                    frames=len(frames),
+                    progress=round((len(done) + share) / len(frames), 6),
+                    **{k: event[k] for k in ("tiles_done", "tiles_total", "outputs") if k in event},
+                )
 
         if job is not None:
             result = run_job(matter, job, forward, cancelled=req.cancelled.is_set)
@@ -325,19 +384,27 @@ class Worker:
                 raise Cancelled()
             if result.failed:
                 failed = "; ".join(f"frame {f}: {m}" if f is not None else m for f, m in result.failed.items())
-                raise InputError(failed if len(frames) == 1 else
-                                 f"{len(result.failed)} of {len(frames)} frames failed: {failed}")
+                raise InputError(
+                    failed if len(frames) == 1 else f"{len(result.failed)} of {len(frames)} frames failed: {failed}"
+                )
         else:
             matter.reset()
             self._shared(req, matter, forward)
             forward({"event": "done", "frame": None})
-        return {"event": "done", "id": req.id, "frames": len(done), "device": matter.device,
-                "model": matter.spec.name, "seconds": round(time.perf_counter() - start, 4)}
+        return {
+            "event": "done",
+            "id": req.id,
+            "frames": len(done),
+            "device": matter.device,
+            "model": matter.spec.name,
+            "seconds": round(time.perf_counter() - start, 4),
+        }
 
     def _shared(self, req: MatteRequest, matter: Matter, forward: Callable[[dict], None]) -> None:
         """One frame where some inputs or outputs are shared frames."""
         paths = [v for v in (req.plate, req.trimap, req.background) if isinstance(v, str)]
         check_outputs([v for v in req.outputs.values() if isinstance(v, str)], paths)
+
         def load(value: Target | None, colorspace: str | None, layer: str | None) -> Image | np.ndarray | None:
             if value is None or isinstance(value, SharedFrame):
                 return value and value.map()
@@ -347,9 +414,13 @@ class Worker:
         trimap = load(req.trimap, None, None)
         background = load(req.background, req.colorspace, req.layer)
         colorspace = req.plate.colorspace if isinstance(req.plate, SharedFrame) else None
-        matte = matter.matte(plate, trimap, background, colorspace=colorspace,
-                             progress=lambda i, n: forward({"event": "progress", "frame": None,
-                                                            "tiles_done": i, "tiles_total": n}))
+        matte = matter.matte(
+            plate,
+            trimap,
+            background,
+            colorspace=colorspace,
+            progress=lambda i, n: forward({"event": "progress", "frame": None, "tiles_done": i, "tiles_total": n}),
+        )
         like = plate if isinstance(plate, Image) else None
         for role, target in req.outputs.items():
             if isinstance(target, SharedFrame):

@@ -38,7 +38,7 @@ def composites() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarr
     """
     from generate import EXPOSURE, SEED, SIZE  # the sample's own recipe, so the truth is exact
 
-    from matte_sdk_converters.training import synth
+    from matte_sdk_training import synth
 
     plate = read_image(HERE / "plate.exr")
     trimap = read_image(HERE / "trimap.exr").pixels[..., 0]
@@ -50,9 +50,13 @@ def composites() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarr
         return a[..., None] * fg + (1.0 - a[..., None]) * new
 
     truth = over(EXPOSURE * sample.fg, sample.alpha)
-    model, exact = ({"plate": rgb, "naive": over(rgb, a), "matte-sdk": over(fg, a), "truth": truth}
-                    for a, fg in ((matte.alpha, matte.foreground),
-                                  (sample.alpha, estimate_foreground(rgb, sample.alpha, plate.colorspace))))
+    model, exact = (
+        {"plate": rgb, "naive": over(rgb, a), "matte-sdk": over(fg, a), "truth": truth}
+        for a, fg in (
+            (matte.alpha, matte.foreground),
+            (sample.alpha, estimate_foreground(rgb, sample.alpha, plate.colorspace)),
+        )
+    )
     return model, exact, trimap == 0.5
 
 
@@ -69,7 +73,7 @@ def picture(pictures: dict[str, np.ndarray], band: np.ndarray) -> np.ndarray:
     full, crops = [], []
     for image in pictures.values():
         srgb = np.clip(colour.convert(np.ascontiguousarray(image, np.float32), "lin_rec709", "srgb_tx"), 0, 1)
-        crop = srgb[y:y + CROP, x:x + CROP].repeat(ZOOM, 0).repeat(ZOOM, 1)
+        crop = srgb[y : y + CROP, x : x + CROP].repeat(ZOOM, 0).repeat(ZOOM, 1)
         full.append(np.pad(srgb, ((0, 0), (0, 4), (0, 0)), constant_values=1))
         crops.append(np.pad(crop, ((0, 0), (0, 4), (0, 0)), constant_values=1))
     top, bottom = np.concatenate(full, 1), np.concatenate(crops, 1)
@@ -86,8 +90,11 @@ def main() -> None:
     print("mean |composite - truth| in the unknown band (linear):")
     for label, pictures in (("model alpha", model), ("true alpha ", exact)):
         errors = halo_errors(pictures, band)
-        print(f"  {label}  naive {errors['naive']:.4f}  matte-sdk {errors['matte-sdk']:.4f}  "
-              f"({errors['naive'] / errors['matte-sdk']:.1f}x less)")
+        print(
+            f"  {label}  naive {errors['naive']:.4f}  matte-sdk {errors['matte-sdk']:.4f}  "
+            f"({errors['naive'] / errors['matte-sdk']:.1f}x less)"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from matte_sdk import colour, write_image
-from matte_sdk_converters.training import synth
+from matte_sdk_training import synth
 
 HERE = Path(__file__).parent
 SEED, SIZE, EXPOSURE = 139, 640, 1.6
@@ -27,8 +27,12 @@ def main() -> None:
     a = sample.alpha[..., None]
     plate = (EXPOSURE * (a * sample.fg + (1 - a) * sample.bg)).astype(np.float32)
     write_image(HERE / "plate.exr", plate, colorspace="lin_rec709", pixel_type="half")
-    write_image(HERE / "plate.png", np.clip(colour.convert(plate, "lin_rec709", "srgb_tx"), 0, 1),
-                colorspace="srgb_tx", pixel_type="uint8")
+    write_image(
+        HERE / "plate.png",
+        np.clip(colour.convert(plate, "lin_rec709", "srgb_tx"), 0, 1),
+        colorspace="srgb_tx",
+        pixel_type="uint8",
+    )
     write_image(HERE / "trimap.exr", sample.trimap, channels=["Y"])
     write_image(HERE / "trimap.png", sample.trimap, channels=["Y"], pixel_type="uint8")
     write_image(HERE / "alpha_gt.exr", sample.alpha)

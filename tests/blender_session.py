@@ -54,11 +54,14 @@ settings.file_format, settings.color_depth, settings.color_mode = "OPEN_EXR", "3
 plate = bpy.data.images.load(config["plate"])
 trimap = bpy.data.images.load(config["trimap"])
 trimap.colorspace_settings.name = "Non-Color"
-bpy.ops.matte_sdk.pull_matte(image=plate.name, trimap=trimap.name, model=config["model"], device="cpu",
-                             foreground=True)
+bpy.ops.matte_sdk.pull_matte(image=plate.name, trimap=trimap.name, model=config["model"], device="cpu", foreground=True)
 matte = bpy.data.images[f"{plate.name}.matte"]
-result["matte"] = {"is_float": matte.is_float, "size": list(matte.size), "packed": matte.packed_file is not None,
-                   "colorspace": matte.colorspace_settings.name}
+result["matte"] = {
+    "is_float": matte.is_float,
+    "size": list(matte.size),
+    "packed": matte.packed_file is not None,
+    "colorspace": matte.colorspace_settings.name,
+}
 np.save(out / "matte.npy", pixels(matte))
 np.save(out / "foreground.npy", pixels(bpy.data.images[f"{plate.name}.foreground"]))
 tree = scene.compositing_node_group
@@ -68,19 +71,28 @@ render(out / "render_still.exr")
 # 3. errors reach the artist as reports, not tracebacks
 result["missing_image_report"] = report_of(lambda: bpy.ops.matte_sdk.pull_matte(image="no such image"))
 result["no_trimap_report"] = report_of(
-    lambda: bpy.ops.matte_sdk.pull_matte(image=plate.name, model=config["model"], compositor=False))
+    lambda: bpy.ops.matte_sdk.pull_matte(image=plate.name, model=config["model"], compositor=False)
+)
 prefs = bpy.context.preferences.addons["bl_ext.user_default.matte_sdk"].preferences
 prefs.worker_command = '"/no such/python" -m matte_sdk worker'
 result["no_worker_report"] = report_of(
-    lambda: bpy.ops.matte_sdk.pull_matte(image=plate.name, trimap=trimap.name, compositor=False))
+    lambda: bpy.ops.matte_sdk.pull_matte(image=plate.name, trimap=trimap.name, compositor=False)
+)
 prefs.worker_command = ""  # back to the packaged worker command
 
 # 4. a 3-frame sequence with a still trimap → an EXR matte sequence wired in as an image sequence
 scene.compositing_node_group = None
 sequence = bpy.data.images.load(config["sequence_first"])
 sequence.source = "SEQUENCE"
-bpy.ops.matte_sdk.pull_matte(image=sequence.name, trimap=trimap.name, model=config["model"], device="cpu",
-                             frame_start=1, frame_end=3, directory=config["mattes"])
+bpy.ops.matte_sdk.pull_matte(
+    image=sequence.name,
+    trimap=trimap.name,
+    model=config["model"],
+    device="cpu",
+    frame_start=1,
+    frame_end=3,
+    directory=config["mattes"],
+)
 seq_matte = bpy.data.images[f"{sequence.name}.matte"]
 result["sequence_matte"] = {"source": seq_matte.source, "filepath": seq_matte.filepath}
 for frame in (1, 2, 3):

@@ -35,7 +35,9 @@ def make_plate(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
     r = np.hypot(yy - h / 2, xx - w / 2) / (min(h, w) / 3)
-    plate = (rng.random((h, w, 3)) * 0.3 + np.where(r[..., None] < 1, [2.5, 0.8, 0.2], [0.05, 0.1, 0.4])).astype(np.float32)
+    plate = (rng.random((h, w, 3)) * 0.3 + np.where(r[..., None] < 1, [2.5, 0.8, 0.2], [0.05, 0.1, 0.4])).astype(
+        np.float32
+    )
     trimap = np.where(r < 0.8, 1.0, np.where(r > 1.2, 0.0, 0.5)).astype(np.float32)
     return plate, trimap
 
@@ -60,8 +62,10 @@ def write_exr(path: Path, pixels: np.ndarray, fmt: str = "half", channels=None, 
 def plate_files(tmp_path) -> dict[str, Path]:
     """A 96×128 half-float plate and a float trimap as EXR files."""
     plate, trimap = make_plate(96, 128)
-    return {"plate": write_exr(tmp_path / "plate.exr", plate),
-            "trimap": write_exr(tmp_path / "trimap.exr", trimap, fmt="float", channels=["Y"])}
+    return {
+        "plate": write_exr(tmp_path / "plate.exr", plate),
+        "trimap": write_exr(tmp_path / "trimap.exr", trimap, fmt="float", channels=["Y"]),
+    }
 
 
 def write_png(path, pixels):

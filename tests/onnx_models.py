@@ -50,8 +50,17 @@ def save(path: Path, graph: onnx.GraphProto, description: dict | None) -> Path:
     return path
 
 
-def trimap_model(path: Path, *, layers: int = 3, seed: int = 0, fg_output: bool = False,
-                 context: int = 16, tile: int = 64, size_multiple: int = 8, description: bool = True) -> Path:
+def trimap_model(
+    path: Path,
+    *,
+    layers: int = 3,
+    seed: int = 0,
+    fg_output: bool = False,
+    context: int = 16,
+    tile: int = 64,
+    size_multiple: int = 8,
+    description: bool = True,
+) -> Path:
     """The generic ``trimap`` convention: input N×4×H×W (ImageNet-normalised sRGB + gray trimap) → alpha."""
     rng = np.random.default_rng(seed)
     inits: list = []
@@ -66,19 +75,32 @@ def trimap_model(path: Path, *, layers: int = 3, seed: int = 0, fg_output: bool 
         ends = numpy_helper.from_array(np.array([3], np.int64), "s3")
         axes = numpy_helper.from_array(np.array([1], np.int64), "ax1")
         inits += [mean, std, starts, ends, axes]
-        nodes += [helper.make_node("Slice", ["input", "s0", "s3", "ax1"], ["rgbn"]),
-                  helper.make_node("Mul", ["rgbn", "std"], ["rgbs"]),
-                  helper.make_node("Add", ["rgbs", "mean"], ["fgr"])]
+        nodes += [
+            helper.make_node("Slice", ["input", "s0", "s3", "ax1"], ["rgbn"]),
+            helper.make_node("Mul", ["rgbn", "std"], ["rgbs"]),
+            helper.make_node("Add", ["rgbs", "mean"], ["fgr"]),
+        ]
         outputs.append(_tensor("fgr", 3))
         out_desc.append({"name": "fgr", "role": "foreground", "encoding": SRGB})
     graph = helper.make_graph(nodes, "trimap", [_tensor("input", 4)], outputs, inits)
     desc = {
-        "version": 1, "name": "test trimap model",
-        "inputs": [{"name": "input", "parts": [
-            {"role": "image", "channels": 3, "encoding": SRGB, **IMAGENET},
-            {"role": "trimap", "channels": 1, "trimap": "gray"}]}],
-        "outputs": out_desc, "size_multiple": size_multiple, "tile": tile, "context": context,
-        "licence": "test only", "provenance": {"built_by": "tests/onnx_models.py"},
+        "version": 1,
+        "name": "test trimap model",
+        "inputs": [
+            {
+                "name": "input",
+                "parts": [
+                    {"role": "image", "channels": 3, "encoding": SRGB, **IMAGENET},
+                    {"role": "trimap", "channels": 1, "trimap": "gray"},
+                ],
+            }
+        ],
+        "outputs": out_desc,
+        "size_multiple": size_multiple,
+        "tile": tile,
+        "context": context,
+        "licence": "test only",
+        "provenance": {"built_by": "tests/onnx_models.py"},
     }
     return save(path, graph, desc if description else None)
 
@@ -89,11 +111,23 @@ def trimap_free_model(path: Path, seed: int = 1) -> Path:
     inits: list = []
     nodes = _conv_stack("src", 3, "logit", 2, rng, inits) + [helper.make_node("Sigmoid", ["logit"], ["pha"])]
     graph = helper.make_graph(nodes, "free", [_tensor("src", 3)], [_tensor("pha", 1)], inits)
-    return save(path, graph, {
-        "version": 1, "name": "test trimap-free model",
-        "inputs": [{"name": "src", "parts": [{"role": "image", "channels": 3, "encoding": SRGB,
-                                              "mean": [0.5] * 3, "std": [0.5] * 3}]}],
-        "outputs": [{"name": "pha", "role": "alpha"}], "size_multiple": 32, "context": 8})
+    return save(
+        path,
+        graph,
+        {
+            "version": 1,
+            "name": "test trimap-free model",
+            "inputs": [
+                {
+                    "name": "src",
+                    "parts": [{"role": "image", "channels": 3, "encoding": SRGB, "mean": [0.5] * 3, "std": [0.5] * 3}],
+                }
+            ],
+            "outputs": [{"name": "pha", "role": "alpha"}],
+            "size_multiple": 32,
+            "context": 8,
+        },
+    )
 
 
 def background_model(path: Path, seed: int = 2) -> Path:
@@ -104,11 +138,21 @@ def background_model(path: Path, seed: int = 2) -> Path:
     nodes += _conv_stack("diff", 3, "logit", 2, rng, inits) + [helper.make_node("Sigmoid", ["logit"], ["pha"])]
     graph = helper.make_graph(nodes, "bg", [_tensor("src", 3), _tensor("bgr", 3)], [_tensor("pha", 1)], inits)
     part = {"channels": 3, "encoding": SRGB}
-    return save(path, graph, {
-        "version": 1, "name": "test background model",
-        "inputs": [{"name": "src", "parts": [{"role": "image", **part}]},
-                   {"name": "bgr", "parts": [{"role": "background", **part}]}],
-        "outputs": [{"name": "pha", "role": "alpha"}], "size_multiple": 4, "context": 8})
+    return save(
+        path,
+        graph,
+        {
+            "version": 1,
+            "name": "test background model",
+            "inputs": [
+                {"name": "src", "parts": [{"role": "image", **part}]},
+                {"name": "bgr", "parts": [{"role": "background", **part}]},
+            ],
+            "outputs": [{"name": "pha", "role": "alpha"}],
+            "size_multiple": 4,
+            "context": 8,
+        },
+    )
 
 
 def recurrent_model(path: Path, seed: int = 3) -> Path:
@@ -118,19 +162,35 @@ def recurrent_model(path: Path, seed: int = 3) -> Path:
     nodes = _conv_stack("src", 3, "logit", 2, rng, inits)
     half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
     inits.append(half)
-    nodes += [helper.make_node("Mul", ["logit", "ratio"], ["scaled"]),
-              helper.make_node("Add", ["scaled", "r1i"], ["mixed"]),
-              helper.make_node("Sigmoid", ["mixed"], ["pha"]),
-              helper.make_node("Add", ["r1i", "pha"], ["acc"]),
-              helper.make_node("Mul", ["acc", "half"], ["r1o"])]
+    nodes += [
+        helper.make_node("Mul", ["logit", "ratio"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "r1i"], ["mixed"]),
+        helper.make_node("Sigmoid", ["mixed"], ["pha"]),
+        helper.make_node("Add", ["r1i", "pha"], ["acc"]),
+        helper.make_node("Mul", ["acc", "half"], ["r1o"]),
+    ]
     graph = helper.make_graph(
-        nodes, "rec",
-        [_tensor("src", 3), helper.make_tensor_value_info("r1i", TensorProto.FLOAT, ["B", "C", "SH", "SW"]),
-         helper.make_tensor_value_info("ratio", TensorProto.FLOAT, [1])],
-        [_tensor("pha", 1), _tensor("r1o", 1)], inits)
-    return save(path, graph, {
-        "version": 1, "name": "test recurrent model",
-        "inputs": [{"name": "src", "parts": [{"role": "image", "channels": 3, "encoding": SRGB}]},
-                   {"name": "r1i", "role": "state", "output": "r1o", "initial": [1, 1, 1, 1]},
-                   {"name": "ratio", "role": "scalar", "value": 0.25}],
-        "outputs": [{"name": "pha", "role": "alpha"}, {"name": "r1o", "role": "state"}]})
+        nodes,
+        "rec",
+        [
+            _tensor("src", 3),
+            helper.make_tensor_value_info("r1i", TensorProto.FLOAT, ["B", "C", "SH", "SW"]),
+            helper.make_tensor_value_info("ratio", TensorProto.FLOAT, [1]),
+        ],
+        [_tensor("pha", 1), _tensor("r1o", 1)],
+        inits,
+    )
+    return save(
+        path,
+        graph,
+        {
+            "version": 1,
+            "name": "test recurrent model",
+            "inputs": [
+                {"name": "src", "parts": [{"role": "image", "channels": 3, "encoding": SRGB}]},
+                {"name": "r1i", "role": "state", "output": "r1o", "initial": [1, 1, 1, 1]},
+                {"name": "ratio", "role": "scalar", "value": 0.25},
+            ],
+            "outputs": [{"name": "pha", "role": "alpha"}, {"name": "r1o", "role": "state"}],
+        },
+    )

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_plate, write_exr
+
 from matte_sdk import Matter, read_image
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,13 @@ def _blender_python() -> str:
         base = sys.executable if sys.version_info[:2] == (3, 11) else shutil.which("python3.11")
         if base is None:
             pytest.skip("bpy 5.0.1 wheels need Python 3.11, and no python3.11 is on PATH")
-        made = subprocess.run(f"'{base}' -m venv '{BLENDER_VENV}' && '{venv_python}' -m pip install -q bpy==5.0.1",
-                              shell=True, capture_output=True, text=True, timeout=1500)
+        made = subprocess.run(
+            f"'{base}' -m venv '{BLENDER_VENV}' && '{venv_python}' -m pip install -q bpy==5.0.1",
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
         if made.returncode != 0:
             shutil.rmtree(BLENDER_VENV, ignore_errors=True)
             pytest.skip(f"could not install bpy==5.0.1 into {BLENDER_VENV}: {made.stderr.strip()[-300:]}")
@@ -50,16 +55,22 @@ def _blender_python() -> str:
 def _sandbox(root: Path) -> dict[str, str]:
     """Environment with every Blender user folder under ``root``."""
     env = dict(os.environ)
-    for var, sub in (("HOME", "home"), ("XDG_CONFIG_HOME", "home/.config"), ("XDG_CACHE_HOME", "cache"),
-                     ("XDG_DATA_HOME", "home/.local/share"), ("BLENDER_USER_RESOURCES", "blender")):
+    for var, sub in (
+        ("HOME", "home"),
+        ("XDG_CONFIG_HOME", "home/.config"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("XDG_DATA_HOME", "home/.local/share"),
+        ("BLENDER_USER_RESOURCES", "blender"),
+    ):
         (root / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(root / sub)
     return env
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "matte_sdk", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "matte_sdk", *args], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def _read(path: Path) -> np.ndarray:
@@ -81,15 +92,34 @@ def session(tmp_path_factory, models) -> dict:
         write_exr(root / f"seq.{frame:04d}.exr", make_plate(H, W, seed=10 + frame)[0], fmt="float")
     out = root / "out"
     out.mkdir()
-    config = {"package": str(package), "plate": str(root / "plate.exr"), "trimap": str(root / "trimap.exr"),
-              "sequence_first": str(root / "seq.0001.exr"), "mattes": str(root / "mattes"),
-              "model": str(models["trimap"]), "width": W, "height": H, "out": str(out)}
+    config = {
+        "package": str(package),
+        "plate": str(root / "plate.exr"),
+        "trimap": str(root / "trimap.exr"),
+        "sequence_first": str(root / "seq.0001.exr"),
+        "mattes": str(root / "mattes"),
+        "model": str(models["trimap"]),
+        "width": W,
+        "height": H,
+        "out": str(out),
+    }
     (root / "config.json").write_text(json.dumps(config))
-    proc = subprocess.run([python, str(HERE / "blender_session.py"), str(root / "config.json")],
-                          capture_output=True, text=True, env=_sandbox(root / "sandbox"), timeout=900)
+    proc = subprocess.run(
+        [python, str(HERE / "blender_session.py"), str(root / "config.json")],
+        capture_output=True,
+        text=True,
+        env=_sandbox(root / "sandbox"),
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return {"root": root, "out": out, "python": python, "package": package,
-            "result": json.loads((out / "result.json").read_text()), "models": models}
+    return {
+        "root": root,
+        "out": out,
+        "python": python,
+        "package": package,
+        "result": json.loads((out / "result.json").read_text()),
+        "models": models,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +131,22 @@ def sdk_alpha(session) -> np.ndarray:
 
 
 def test_package_passes_blenders_own_validator(session):
-    proc = subprocess.run([session["python"], "-c", (
-        "import bpy, pathlib, runpy, sys; "
-        "root = pathlib.Path(bpy.utils.system_resource('SCRIPTS')); "
-        "sys.argv = ['blender_ext', 'validate', '--valid-tags', "
-        "str(root / 'modules/_bpy_internal/extensions/tags.py'), sys.argv[1]]; "
-        "runpy.run_path(str(root / 'addons_core/bl_pkg/cli/blender_ext.py'), run_name='__main__')"),
-        str(session["package"])], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            session["python"],
+            "-c",
+            (
+                "import bpy, pathlib, runpy, sys; "
+                "root = pathlib.Path(bpy.utils.system_resource('SCRIPTS')); "
+                "sys.argv = ['blender_ext', 'validate', '--valid-tags', "
+                "str(root / 'modules/_bpy_internal/extensions/tags.py'), sys.argv[1]]; "
+                "runpy.run_path(str(root / 'addons_core/bl_pkg/cli/blender_ext.py'), run_name='__main__')"
+            ),
+            str(session["package"]),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and "Success" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -176,7 +215,15 @@ def test_hosts_install_enables_extension_for_next_start(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "installed and enabled" in proc.stdout
     assert (target / "extensions" / "user_default" / "matte_sdk" / "worker.json").is_file()
-    check = subprocess.run([python, "-c", "import bpy; bpy.ops.wm.read_userpref(); "
-                            "print('bl_ext.user_default.matte_sdk' in bpy.context.preferences.addons)"],
-                           capture_output=True, text=True, env=env)
+    check = subprocess.run(
+        [
+            python,
+            "-c",
+            "import bpy; bpy.ops.wm.read_userpref(); "
+            "print('bl_ext.user_default.matte_sdk' in bpy.context.preferences.addons)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert check.stdout.strip().endswith("True"), check.stdout + check.stderr

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import make_plate, write_exr
+
 from matte_sdk import Matter, read_image
 from matte_sdk.cli import main
 
@@ -21,8 +21,21 @@ def run(capsys, *args):
 
 def test_single_frame_alpha_and_foreground(capsys, models, plate_files, tmp_path):
     out, fg = tmp_path / "alpha.exr", tmp_path / "fg.exr"
-    code, _, err = run(capsys, "matte", plate_files["plate"], "--trimap", plate_files["trimap"], "-o", out,
-                       "--foreground", fg, "--model", models["trimap"], "--device", "cpu")
+    code, _, err = run(
+        capsys,
+        "matte",
+        plate_files["plate"],
+        "--trimap",
+        plate_files["trimap"],
+        "-o",
+        out,
+        "--foreground",
+        fg,
+        "--model",
+        models["trimap"],
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     alpha = read_image(out)
     assert alpha.channels == ("A",) and str(alpha.spec.format) == "float"
@@ -33,15 +46,38 @@ def test_single_frame_alpha_and_foreground(capsys, models, plate_files, tmp_path
 
 
 def test_premultiplied_rgba_and_png(capsys, models, plate_files, tmp_path):
-    code, _, err = run(capsys, "matte", plate_files["plate"], "--trimap", plate_files["trimap"], "-o",
-                       tmp_path / "rgba.exr", "--premultiply", "--model", models["trimap"], "--device", "cpu")
+    code, _, err = run(
+        capsys,
+        "matte",
+        plate_files["plate"],
+        "--trimap",
+        plate_files["trimap"],
+        "-o",
+        tmp_path / "rgba.exr",
+        "--premultiply",
+        "--model",
+        models["trimap"],
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     rgba = read_image(tmp_path / "rgba.exr")
     assert rgba.channels == ("R", "G", "B", "A") and rgba.spec.alpha_channel == 3
     a = rgba.pixels[..., 3]
     assert np.all(rgba.pixels[a == 0][:, :3] == 0)  # premultiplied: nothing where alpha is 0
-    code, _, _ = run(capsys, "matte", plate_files["plate"], "--trimap", plate_files["trimap"], "-o",
-                     tmp_path / "a.png", "--model", models["trimap"], "--device", "cpu")
+    code, _, _ = run(
+        capsys,
+        "matte",
+        plate_files["plate"],
+        "--trimap",
+        plate_files["trimap"],
+        "-o",
+        tmp_path / "a.png",
+        "--model",
+        models["trimap"],
+        "--device",
+        "cpu",
+    )
     png = read_image(tmp_path / "a.png")
     assert code == 0 and str(png.spec.format) == "uint16" and png.pixels.shape[2] == 1
     np.testing.assert_allclose(png.pixels[..., 0], a, atol=1 / 65535 + 1e-6)
@@ -51,8 +87,9 @@ def test_overscan_window_and_metadata_survive(capsys, models, tmp_path):
     plate, trimap = make_plate(48, 64)
     p = write_exr(tmp_path / "p.exr", plate, window=(-8, -8, 48, 32))
     t = write_exr(tmp_path / "t.exr", trimap, fmt="float", channels=["Y"], window=(-8, -8, 48, 32))
-    code, _, err = run(capsys, "matte", p, "--trimap", t, "-o", tmp_path / "a.exr", "--model", models["trimap"],
-                       "--device", "cpu")
+    code, _, err = run(
+        capsys, "matte", p, "--trimap", t, "-o", tmp_path / "a.exr", "--model", models["trimap"], "--device", "cpu"
+    )
     assert code == 0, err
     a = read_image(tmp_path / "a.exr")
     assert a.window == (-8, -8, 64, 48) and (a.spec.full_width, a.spec.full_height) == (48, 32)
@@ -64,8 +101,20 @@ def test_sequence_with_json_events_and_a_failing_frame(capsys, models, tmp_path)
         write_exr(tmp_path / f"plate.{f:04d}.exr", plate)
         if f != 2:
             write_exr(tmp_path / f"tri.{f:04d}.exr", trimap, fmt="float", channels=["Y"])
-    code, out, _ = run(capsys, "matte", tmp_path / "plate.####.exr", "--trimap", tmp_path / "tri.%04d.exr",
-                       "-o", tmp_path / "a.####.exr", "--model", models["trimap"], "--device", "cpu", "--json")
+    code, out, _ = run(
+        capsys,
+        "matte",
+        tmp_path / "plate.####.exr",
+        "--trimap",
+        tmp_path / "tri.%04d.exr",
+        "-o",
+        tmp_path / "a.####.exr",
+        "--model",
+        models["trimap"],
+        "--device",
+        "cpu",
+        "--json",
+    )
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 1
     done = [e["frame"] for e in events if e["event"] == "done"]
@@ -79,22 +128,45 @@ def test_sequence_with_json_events_and_a_failing_frame(capsys, models, tmp_path)
 def test_frames_option_and_output_pattern_required(capsys, models, tmp_path):
     for f in (10, 11, 12):
         write_exr(tmp_path / f"p.{f}.exr", make_plate(32, 32, seed=f)[0])
-    code, _, err = run(capsys, "matte", tmp_path / "p.%d.exr", "-o", tmp_path / "single.exr",
-                       "--model", models["free"], "--device", "cpu")
+    code, _, err = run(
+        capsys,
+        "matte",
+        tmp_path / "p.%d.exr",
+        "-o",
+        tmp_path / "single.exr",
+        "--model",
+        models["free"],
+        "--device",
+        "cpu",
+    )
     assert code == 1 and "must be a pattern too" in err
-    code, _, err = run(capsys, "matte", tmp_path / "p.%d.exr", "-o", tmp_path / "o.%d.exr", "--frames", "11-12",
-                       "--model", models["free"], "--device", "cpu")
+    code, _, err = run(
+        capsys,
+        "matte",
+        tmp_path / "p.%d.exr",
+        "-o",
+        tmp_path / "o.%d.exr",
+        "--frames",
+        "11-12",
+        "--model",
+        models["free"],
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.glob("o.*.exr")) == ["o.11.exr", "o.12.exr"]
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "nope.exr: file does not exist"),
-    ("same", "output path is also an input"),
-    ("size", "trimap is 10×10 but the plate is 128×96"),
-    ("cuda", "--device cuda asked for, but"),
-    ("layout", "unsupported channel layout"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "nope.exr: file does not exist"),
+        ("same", "output path is also an input"),
+        ("size", "trimap is 10×10 but the plate is 128×96"),
+        ("cuda", "--device cuda asked for, but"),
+        ("layout", "unsupported channel layout"),
+    ],
+)
 def test_bad_input_one_line_nonzero_nothing_written(capsys, models, plate_files, tmp_path, case, message):
     plate, trimap, out = plate_files["plate"], plate_files["trimap"], tmp_path / "out.exr"
     extra = ["--device", "cpu"]
@@ -117,9 +189,24 @@ def test_bad_input_one_line_nonzero_nothing_written(capsys, models, plate_files,
 
 def test_console_script_runs(models, plate_files, tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-m", "matte_sdk", "matte", str(plate_files["plate"]), "--trimap",
-                           str(plate_files["trimap"]), "-o", str(tmp_path / "a.exr"), "--model", str(models["trimap"])],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matte_sdk",
+            "matte",
+            str(plate_files["plate"]),
+            "--trimap",
+            str(plate_files["trimap"]),
+            "-o",
+            str(tmp_path / "a.exr"),
+            "--model",
+            str(models["trimap"]),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "running on the CPU" in proc.stderr  # auto says when it falls back
 
@@ -128,9 +215,27 @@ def test_progress_bar_on_a_terminal(models, plate_files, tmp_path):
     import pty
 
     leader, follower = pty.openpty()
-    proc = subprocess.run([sys.executable, "-m", "matte_sdk", "matte", str(plate_files["plate"]), "--trimap",
-                           str(plate_files["trimap"]), "-o", str(tmp_path / "a.exr"), "--model", str(models["trimap"]),
-                           "--device", "cpu", "--tile", "64"], stderr=follower, stdout=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matte_sdk",
+            "matte",
+            str(plate_files["plate"]),
+            "--trimap",
+            str(plate_files["trimap"]),
+            "-o",
+            str(tmp_path / "a.exr"),
+            "--model",
+            str(models["trimap"]),
+            "--device",
+            "cpu",
+            "--tile",
+            "64",
+        ],
+        stderr=follower,
+        stdout=subprocess.DEVNULL,
+    )
     os.close(follower)
     shown = os.read(leader, 65536).decode()
     os.close(leader)
@@ -140,7 +245,18 @@ def test_progress_bar_on_a_terminal(models, plate_files, tmp_path):
 
 def test_bad_trimap_values_from_a_file(capsys, models, plate_files, tmp_path):
     grey = write_exr(tmp_path / "grey.exr", np.full((96, 128), 0.25, np.float32), fmt="float", channels=["Y"])
-    code, _, err = run(capsys, "matte", plate_files["plate"], "--trimap", grey, "-o", tmp_path / "a.exr",
-                       "--model", models["trimap"], "--device", "cpu")
+    code, _, err = run(
+        capsys,
+        "matte",
+        plate_files["plate"],
+        "--trimap",
+        grey,
+        "-o",
+        tmp_path / "a.exr",
+        "--model",
+        models["trimap"],
+        "--device",
+        "cpu",
+    )
     assert code == 1 and "grey.exr: trimap has 12288 pixels that are not 0/128/255" in err
     assert not (tmp_path / "a.exr").exists()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_plate, write_exr
+
 from matte_sdk import Matter, read_image
 from matte_sdk_hosts import client as client_module
 from matte_sdk_hosts.client import SharedFrame, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
@@ -38,8 +38,12 @@ def big_sequence(tmp_path) -> str:
 def test_client_is_stdlib_only_and_reads_as_python_310():
     source = Path(client_module.__file__).read_text()
     tree = ast.parse(source, feature_version=(3, 10))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
 
 
@@ -50,8 +54,14 @@ def test_matte_through_shared_memory_equals_the_sdk(worker, models, plate_files)
     with SharedFrame(w, h, 3) as p, SharedFrame(w, h, 1) as t, SharedFrame(w, h, 1) as a:
         np.frombuffer(p.buffer, np.float32)[:] = plate.ravel()
         np.frombuffer(t.buffer, np.float32)[:] = trimap.ravel()
-        done = worker.matte(p, trimap=t, outputs={"alpha": a}, model=models["trimap"], device="cpu",
-                            on_progress=lambda e: seen.append(e["progress"]))
+        done = worker.matte(
+            p,
+            trimap=t,
+            outputs={"alpha": a},
+            model=models["trimap"],
+            device="cpu",
+            on_progress=lambda e: seen.append(e["progress"]),
+        )
         alpha = np.frombuffer(a.buffer, np.float32).reshape(h, w).copy()
         shm_paths = [p.path, t.path, a.path]
     assert done["device"] == "cpu" and seen[-1] == 1.0
@@ -75,8 +85,13 @@ def test_killed_mid_request_raises_then_restarts(worker, models, big_sequence, t
             os.kill(first_pid, signal.SIGKILL)
 
     with pytest.raises(WorkerCrashed, match="exited with code -9"):
-        worker.matte(big_sequence, outputs={"alpha": tmp_path / "a.####.exr"}, model=models["free"], tile=64,
-                     on_progress=kill_on_first_progress)
+        worker.matte(
+            big_sequence,
+            outputs={"alpha": tmp_path / "a.####.exr"},
+            model=models["free"],
+            tile=64,
+            on_progress=kill_on_first_progress,
+        )
     done = worker.matte(big_sequence, outputs={"alpha": tmp_path / "b.####.exr"}, model=models["free"], tile=64)
     assert done["frames"] == 3 and worker.pid != first_pid and worker.restarts == 1
     assert (tmp_path / "b.0003.exr").is_file()
@@ -85,8 +100,12 @@ def test_killed_mid_request_raises_then_restarts(worker, models, big_sequence, t
 def test_killed_while_idle_restarts_transparently(worker, models, plate_files, tmp_path):
     first_pid = worker.start()["pid"]
     os.kill(first_pid, signal.SIGKILL)
-    done = worker.matte(plate_files["plate"], trimap=plate_files["trimap"], outputs={"alpha": tmp_path / "a.exr"},
-                        model=models["trimap"])
+    done = worker.matte(
+        plate_files["plate"],
+        trimap=plate_files["trimap"],
+        outputs={"alpha": tmp_path / "a.exr"},
+        model=models["trimap"],
+    )
     assert done["frames"] == 1 and worker.pid != first_pid
 
 
@@ -98,19 +117,34 @@ def test_frozen_worker_times_out_instead_of_hanging(models, big_sequence, tmp_pa
             os.kill(pid, signal.SIGSTOP)
 
         with pytest.raises(WorkerTimeout, match="no word from the worker"):
-            worker.matte(big_sequence, outputs={"alpha": tmp_path / "a.####.exr"}, model=models["free"], tile=64,
-                         on_progress=freeze)
+            worker.matte(
+                big_sequence,
+                outputs={"alpha": tmp_path / "a.####.exr"},
+                model=models["free"],
+                tile=64,
+                on_progress=freeze,
+            )
         assert not worker.alive  # it was killed, not left frozen
         worker.idle_timeout = 600
-        assert worker.matte(big_sequence, outputs={"alpha": tmp_path / "b.####.exr"}, model=models["free"],
-                            tile=64)["frames"] == 3
+        assert (
+            worker.matte(big_sequence, outputs={"alpha": tmp_path / "b.####.exr"}, model=models["free"], tile=64)[
+                "frames"
+            ]
+            == 3
+        )
 
 
 def test_cancel_from_the_host(worker, models, big_sequence, tmp_path):
     progress = []
     with pytest.raises(WorkerError) as info:
-        worker.matte(big_sequence, outputs={"alpha": tmp_path / "a.####.exr"}, model=models["free"], tile=64,
-                     on_progress=progress.append, is_cancelled=lambda: bool(progress))
+        worker.matte(
+            big_sequence,
+            outputs={"alpha": tmp_path / "a.####.exr"},
+            model=models["free"],
+            tile=64,
+            on_progress=progress.append,
+            is_cancelled=lambda: bool(progress),
+        )
     assert info.value.code == "cancelled" and not (tmp_path / "a.0003.exr").exists()
     assert worker.status()["running"] is None  # the worker is free again
 
@@ -158,9 +192,24 @@ def test_vendored_client_in_a_bare_host_python(minor, models, tmp_path):
     plate = make_plate(64, 96)[0]
     rgba = np.concatenate([plate, np.ones((64, 96, 1), np.float32)], axis=-1)
     rgba[::-1].astype(np.float32).tofile(tmp_path / "plate.f32")  # bottom-up, as Blender keeps it
-    proc = subprocess.run([python, "-I", "-c", HOST_SCRIPT, client_module.__file__, "|".join(WORKER),
-                           str(models["free"]), str(tmp_path / "plate.f32"), "96", "64", str(tmp_path / "alpha.f32")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            python,
+            "-I",
+            "-c",
+            HOST_SCRIPT,
+            client_module.__file__,
+            "|".join(WORKER),
+            str(models["free"]),
+            str(tmp_path / "plate.f32"),
+            "96",
+            "64",
+            str(tmp_path / "alpha.f32"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     alpha = np.fromfile(tmp_path / "alpha.f32", np.float32).reshape(64, 96)
     np.testing.assert_array_equal(alpha, Matter.load(models["free"], device="cpu").matte(plate).alpha)

@@ -9,10 +9,17 @@ from matte_sdk import CONTRACT_KEY, Matter, ModelContractError, ModelSpec
 from matte_sdk.engines.onnxruntime import read_spec
 
 BASE = {
-    "version": 1, "name": "m",
-    "inputs": [{"name": "input", "parts": [
-        {"role": "image", "channels": 3, "encoding": "srgb_tx", "mean": [0.5] * 3, "std": [0.5] * 3},
-        {"role": "trimap", "channels": 1, "trimap": "gray"}]}],
+    "version": 1,
+    "name": "m",
+    "inputs": [
+        {
+            "name": "input",
+            "parts": [
+                {"role": "image", "channels": 3, "encoding": "srgb_tx", "mean": [0.5] * 3, "std": [0.5] * 3},
+                {"role": "trimap", "channels": 1, "trimap": "gray"},
+            ],
+        }
+    ],
     "outputs": [{"name": "alpha", "role": "alpha"}],
     "size_multiple": 32,
 }
@@ -27,18 +34,24 @@ def test_round_trip_keeps_every_field():
     assert spec.tile_grid == 32 and ModelSpec.from_dict({**BASE, "tile_align": 96}).tile_grid == 96
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.pop("inputs"), "missing 'inputs'"),
-    (lambda d: d["inputs"][0]["parts"][1].update(trimap="onehot"), "trimap encoding 'onehot' has 3"),
-    (lambda d: d["inputs"][0]["parts"][0].pop("encoding"), "missing 'encoding'"),
-    (lambda d: d["inputs"][0]["parts"][0].update(std=[1, 0, 1]), "has a zero"),
-    (lambda d: d.update(outputs=[{"name": "x", "role": "other"}]), "no output with role 'alpha'"),
-    (lambda d: d.update(version=99), "reads up to 1"),
-    (lambda d: d.update(pad="mirror"), "expected one of reflect"),
-    (lambda d: d["inputs"].append({"name": "r1", "role": "state", "output": "r1o"}), "'r1o', which is not described"),
-    (lambda d: d["inputs"][0]["parts"][0].update(channels="3"), "must be int"),
-    (lambda d: d.update(tile_align=-3), "tile_align must be positive"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.pop("inputs"), "missing 'inputs'"),
+        (lambda d: d["inputs"][0]["parts"][1].update(trimap="onehot"), "trimap encoding 'onehot' has 3"),
+        (lambda d: d["inputs"][0]["parts"][0].pop("encoding"), "missing 'encoding'"),
+        (lambda d: d["inputs"][0]["parts"][0].update(std=[1, 0, 1]), "has a zero"),
+        (lambda d: d.update(outputs=[{"name": "x", "role": "other"}]), "no output with role 'alpha'"),
+        (lambda d: d.update(version=99), "reads up to 1"),
+        (lambda d: d.update(pad="mirror"), "expected one of reflect"),
+        (
+            lambda d: d["inputs"].append({"name": "r1", "role": "state", "output": "r1o"}),
+            "'r1o', which is not described",
+        ),
+        (lambda d: d["inputs"][0]["parts"][0].update(channels="3"), "must be int"),
+        (lambda d: d.update(tile_align=-3), "tile_align must be positive"),
+    ],
+)
 def test_invalid_descriptions_name_the_problem(mutate, message):
     data = json.loads(json.dumps(BASE))
     mutate(data)
@@ -59,7 +72,9 @@ def test_description_must_match_graph(models, tmp_path):
     onnx.helper.set_model_props(model, {CONTRACT_KEY: json.dumps(data)})
     path = tmp_path / "renamed.onnx"
     onnx.save(model, str(path))
-    with pytest.raises(ModelContractError, match="described inputs not in the graph: image; graph inputs not described: input"):
+    with pytest.raises(
+        ModelContractError, match="described inputs not in the graph: image; graph inputs not described: input"
+    ):
         read_spec(path)
 
 

@@ -14,17 +14,17 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
 from convert_support import SMALL, SRGB, convert, description, srgb
+from tiny_archs import TinyBGM, TinyModNet, TinyRVM, TinyViTMatteStyle, randomise
+
 from matte_sdk import colour
 from matte_sdk.imageio import read_image
 from matte_sdk.matter import Matter
-from matte_sdk_converters.archs.mattenet import MatteNet
-from matte_sdk_converters.testing_archs import TinyBGM, TinyModNet, TinyRVM, TinyViTMatteStyle, randomise
+from matte_sdk_training.mattenet import MatteNet
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # TorchScript inputs on purpose
 
-ARCHS = "matte_sdk_converters.testing_archs"
+ARCHS = "tiny_archs"
 FP32, FP16 = 1e-4, 2e-2  # Matter vs PyTorch on a plate (validation tolerances are in docs/convert.md)
 
 
@@ -46,8 +46,9 @@ def _matter(path):
 
 def test_modnet_like_from_state_dict(tmp_path, capsys, plate_files):
     model = randomise(TinyModNet(), seed=1)
-    ckpt, out = _converted(tmp_path, capsys, model, "modnet",
-                           "--licence", "Apache-2.0", "--provenance", "url=https://example.org/modnet")
+    ckpt, out = _converted(
+        tmp_path, capsys, model, "modnet", "--licence", "Apache-2.0", "--provenance", "url=https://example.org/modnet"
+    )
 
     meta = description(out)
     prov = meta["provenance"]
@@ -85,7 +86,7 @@ def test_rvm_like_recurrent_states_and_frozen_ratio(tmp_path, capsys, plate_file
     matter = _matter(out)
     mattes = list(matter.matte_sequence([(f, None, None) for f in frames], colorspace=image.colorspace))
     states = [torch.zeros(1, 1, 1, 1)] * 4
-    for frame, matte in zip(frames, mattes):
+    for frame, matte in zip(frames, mattes, strict=False):
         x = colour.to_network(np.ascontiguousarray(frame), image.colorspace, SRGB).transpose(2, 0, 1)[None].copy()
         with torch.no_grad():
             fgr, pha, *states = model(torch.from_numpy(x), *states, downsample_ratio=0.5)
@@ -119,8 +120,9 @@ def test_vitmatte_original_interface(tmp_path, capsys, plate_files):
     trimap = read_image(plate_files["trimap"]).pixels[..., 0]
     matte = _matter(out).matte(image, trimap=trimap)
     with torch.no_grad():
-        expected = model({"image": torch.from_numpy(srgb(image)),
-                          "trimap": torch.from_numpy(trimap[None, None].copy())})["phas"][0, 0].numpy()
+        expected = model(
+            {"image": torch.from_numpy(srgb(image)), "trimap": torch.from_numpy(trimap[None, None].copy())}
+        )["phas"][0, 0].numpy()
     unknown = trimap == 0.5
     np.testing.assert_allclose(matte.alpha[unknown], expected[unknown], atol=FP32)
 
@@ -150,8 +152,19 @@ def test_mattenet_trimap_preset(tmp_path, capsys, plate_files):
     ckpt = tmp_path / "ckpt.pt"
     torch.save({"model": model.state_dict(), "step": 1200, "lr": 1e-3}, ckpt)
     out = tmp_path / "default.onnx"
-    rc, err = convert(capsys, ckpt, "--arch", "matte_sdk_converters.archs.mattenet:MatteNet",
-                      "--arch-kwargs", '{"width": 4}', "--preset", "trimap", "-o", out, *SMALL)
+    rc, err = convert(
+        capsys,
+        ckpt,
+        "--arch",
+        "matte_sdk_training.mattenet:MatteNet",
+        "--arch-kwargs",
+        '{"width": 4}',
+        "--preset",
+        "trimap",
+        "-o",
+        out,
+        *SMALL,
+    )
     assert rc == 0, err
     prov = description(out)["provenance"]
     assert prov["precision"] == "fp32" and prov["source"]["state_key"] == "model"
@@ -177,8 +190,18 @@ def test_mattenet_trimap_preset(tmp_path, capsys, plate_files):
 def test_default_output_name(tmp_path, capsys, fp16):
     ckpt = tmp_path / "bgm.pt"
     torch.save(randomise(TinyBGM(width=4)).state_dict(), ckpt)
-    rc, err = convert(capsys, ckpt, "--arch", f"{ARCHS}:TinyBGM", "--arch-kwargs", '{"width": 4}',
-                      "--preset", "bgmv2", *SMALL, *(["--fp16"] if fp16 else []))
+    rc, err = convert(
+        capsys,
+        ckpt,
+        "--arch",
+        f"{ARCHS}:TinyBGM",
+        "--arch-kwargs",
+        '{"width": 4}',
+        "--preset",
+        "bgmv2",
+        *SMALL,
+        *(["--fp16"] if fp16 else []),
+    )
     assert rc == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bgm.onnx", "bgm.pt"]
     assert description(tmp_path / "bgm.onnx")["provenance"]["precision"] == ("fp16" if fp16 else "fp32")

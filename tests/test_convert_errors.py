@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from convert_support import SMALL, convert, description, leftovers, write_module
-from matte_sdk_converters.testing_archs import TinyBGM, TinyModNet, randomise
+from tiny_archs import TinyBGM, TinyModNet, randomise
 
-ARCHS = "matte_sdk_converters.testing_archs"
+ARCHS = "tiny_archs"
 NETS = '''
 import torch
 import torch.nn.functional as F
@@ -117,8 +116,9 @@ def test_keys_that_do_not_match_are_listed(tmp_path, capsys):
     assert "missing (26): enc1.0.weight," in line  # TinyBGM's keys absent from the checkpoint
     assert "unexpected (56): encoder.0.0.weight," in line and "… and 36 more" in line  # TinyModNet's, capped
 
-    rc, err = convert(capsys, ckpt, "--arch", f"{ARCHS}:TinyModNet", "--arch-kwargs", '{"width": 4}',
-                      "--preset", "modnet", "-o", out)
+    rc, err = convert(
+        capsys, ckpt, "--arch", f"{ARCHS}:TinyModNet", "--arch-kwargs", '{"width": 4}', "--preset", "modnet", "-o", out
+    )
     line = _refused(rc, err, out, "shape mismatch (")
     assert "encoder.0.0.weight (checkpoint [8, 3, 3, 3], model [4, 3, 3, 3])" in line
 
@@ -128,16 +128,27 @@ def test_bad_arch(tmp_path, capsys):
     out = tmp_path / "out.onnx"
     _refused(*convert(capsys, ckpt, "--arch", "no_such_module:Net", "-o", out), out, "cannot import no_such_module")
     _refused(*convert(capsys, ckpt, "--arch", f"{ARCHS}:Nope", "-o", out), out, "has no Nope")
-    _refused(*convert(capsys, ckpt, "--arch", f"{ARCHS}:TinyModNet", "--arch-kwargs", '{"depth": 3}', "-o", out),
-             out, "constructing TinyModNet", "depth")
+    _refused(
+        *convert(capsys, ckpt, "--arch", f"{ARCHS}:TinyModNet", "--arch-kwargs", '{"depth": 3}', "-o", out),
+        out,
+        "constructing TinyModNet",
+        "depth",
+    )
 
 
 def test_export_failure_names_step_and_reasons(tmp_path, capsys, nets):
     ckpt = _save(__import__(nets).Eigen(), tmp_path / "eigen.pt")
     out = tmp_path / "eigen.onnx"
     rc, err = convert(capsys, ckpt, "--arch", f"{nets}:Eigen", "-o", out, *SMALL)
-    line = _refused(rc, err, out, str(ckpt), "conversion failed, nothing written",
-                    "torchscript exporter: export failed:", "torch.export exporter: export failed:")
+    line = _refused(
+        rc,
+        err,
+        out,
+        str(ckpt),
+        "conversion failed, nothing written",
+        "torchscript exporter: export failed:",
+        "torch.export exporter: export failed:",
+    )
     assert "linalg_eigvals" in line
 
 
@@ -188,15 +199,18 @@ def test_output_over_input_refused(tmp_path, capsys):
     assert ckpt.read_bytes() == before
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--input-size", "64x64", "96x96"], "non-square"),
-    (["--input-size", "64x96"], "at least two sizes"),
-    (["--input-size", "60x96", "96x64"], "multiples of 32"),
-    (["--input-size", "64by96", "96x64"], "expected HxW"),
-    (["--preset", "nope"], "unknown preset (known: bgmv2, modnet, rvm, trimap, vitmatte, vitmatte-hf)"),
-    (["--freeze", "ratio=0.5"], "no such scalar input"),
-    (["-o", "x.engine"], "writes .onnx files"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--input-size", "64x64", "96x96"], "non-square"),
+        (["--input-size", "64x96"], "at least two sizes"),
+        (["--input-size", "60x96", "96x64"], "multiples of 32"),
+        (["--input-size", "64by96", "96x64"], "expected HxW"),
+        (["--preset", "nope"], "unknown preset (known: bgmv2, modnet, rvm, trimap, vitmatte, vitmatte-hf)"),
+        (["--freeze", "ratio=0.5"], "no such scalar input"),
+        (["-o", "x.engine"], "writes .onnx files"),
+    ],
+)
 def test_bad_options(tmp_path, capsys, args, needle):
     ckpt = _save(TinyModNet(), tmp_path / "modnet.pt")
     rc, err = convert(capsys, ckpt, "--arch", f"{ARCHS}:TinyModNet", "--preset", "modnet", *args)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_archs import TinyBGM, randomise
 
 from matte_sdk_converters import loading
 from matte_sdk_converters.errors import LoadError
-from matte_sdk_converters.testing_archs import TinyBGM, randomise
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # TorchScript inputs on purpose
 
-ARCH = "matte_sdk_converters.testing_archs:TinyBGM"
+ARCH = "tiny_archs:TinyBGM"
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ import textwrap
 
 import pytest
 import torch
-
 from convert_support import SMALL, convert, description
+from tiny_archs import TinyBGM, randomise
+
 from matte_sdk import ModelSpec
 from matte_sdk.cli import main
 from matte_sdk.errors import MatteError
 from matte_sdk.hookspecs import hookimpl
 from matte_sdk.plugins import plugin_manager
 from matte_sdk_converters.presets import IMAGENET_MEAN, Conventions, Preset, get_preset, presets
-from matte_sdk_converters.testing_archs import TinyBGM, randomise
 
 BUILTIN = {"trimap", "vitmatte", "vitmatte-hf", "modnet", "rvm", "bgmv2"}
 
@@ -73,11 +73,20 @@ class _ThirdParty:
 
     @staticmethod
     def conventions() -> Conventions:
-        return Conventions(ModelSpec.from_dict({
-            "version": 1, "name": "plate-pair",
-            "inputs": [{"name": "image", "parts": [{"role": "image", "channels": 3, "encoding": "srgb_tx"}]},
-                       {"name": "plate", "parts": [{"role": "background", "channels": 3, "encoding": "srgb_tx"}]}],
-            "outputs": [{"name": "a", "role": "alpha"}], "size_multiple": 16}))
+        return Conventions(
+            ModelSpec.from_dict(
+                {
+                    "version": 1,
+                    "name": "plate-pair",
+                    "inputs": [
+                        {"name": "image", "parts": [{"role": "image", "channels": 3, "encoding": "srgb_tx"}]},
+                        {"name": "plate", "parts": [{"role": "background", "channels": 3, "encoding": "srgb_tx"}]},
+                    ],
+                    "outputs": [{"name": "a", "role": "alpha"}],
+                    "size_multiple": 16,
+                }
+            )
+        )
 
     @hookimpl
     def register_presets(self, register):
@@ -98,8 +107,19 @@ def test_third_party_preset_converts(third_party, tmp_path, capsys):
     ckpt = tmp_path / "bgm.pt"
     torch.save(randomise(TinyBGM(width=4)).state_dict(), ckpt)
     out = tmp_path / "pair.onnx"
-    rc, err = convert(capsys, ckpt, "--arch", "matte_sdk_converters.testing_archs:TinyBGM", "--arch-kwargs",
-                      '{"width": 4}', "--preset", "plate-pair", "-o", out, *SMALL)
+    rc, err = convert(
+        capsys,
+        ckpt,
+        "--arch",
+        "tiny_archs:TinyBGM",
+        "--arch-kwargs",
+        '{"width": 4}',
+        "--preset",
+        "plate-pair",
+        "-o",
+        out,
+        *SMALL,
+    )
     assert rc == 0, err
     meta = description(out)
     assert [i["name"] for i in meta["inputs"]] == ["image", "plate"] and meta["outputs"][0]["name"] == "a"
@@ -152,7 +172,7 @@ def test_description_file_instead_of_preset(tmp_path, capsys):
     spec = tmp_path / "spec.json"
     spec.write_text(_ThirdParty.conventions().spec.to_json())
     out = tmp_path / "bgm.onnx"
-    args = ["--arch", "matte_sdk_converters.testing_archs:TinyBGM", "--arch-kwargs", '{"width": 4}', "-o", out, *SMALL]
+    args = ["--arch", "tiny_archs:TinyBGM", "--arch-kwargs", '{"width": 4}', "-o", out, *SMALL]
     rc, err = convert(capsys, ckpt, "--spec", spec, *args)
     assert rc == 0, err
     assert [o["name"] for o in description(out)["outputs"]] == ["a"]

@@ -14,9 +14,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
-
 from convert_support import SMALL, convert, leftovers
+from onnx import TensorProto, helper
+from tiny_archs import TinyBGM, TinyRVM, randomise
+
 from matte_sdk.engines import profiles
 from matte_sdk.engines.profiles import outside
 from matte_sdk.engines.tensorrt import TensorRTEngine, check_build, sidecar_path, tensorrt_problem
@@ -26,10 +27,9 @@ from matte_sdk_converters import tensorrt as trt_build
 from matte_sdk_converters.export import Adapter, export, reference_runner
 from matte_sdk_converters.fp16 import drop_duplicate_nodes, to_fp16, topological_sort
 from matte_sdk_converters.presets import get_preset
-from matte_sdk_converters.testing_archs import TinyBGM, TinyRVM, randomise
 from matte_sdk_converters.validate import cases
 
-ARCHS = "matte_sdk_converters.testing_archs"
+ARCHS = "tiny_archs"
 NO_TRT = tensorrt_problem()
 
 
@@ -67,8 +67,19 @@ def test_recurrent_profile_covers_states_matter_feeds(tmp_path, capsys):
     ckpt = tmp_path / "rvm.pt"
     torch.save(model.state_dict(), ckpt)
     out = tmp_path / "rvm.onnx"
-    rc, err = convert(capsys, ckpt, "--arch", f"{ARCHS}:TinyRVM", "--arch-kwargs", '{"width": 4}',
-                      "--preset", "rvm", "-o", out, *SMALL)
+    rc, err = convert(
+        capsys,
+        ckpt,
+        "--arch",
+        f"{ARCHS}:TinyRVM",
+        "--arch-kwargs",
+        '{"width": 4}',
+        "--preset",
+        "rvm",
+        "-o",
+        out,
+        *SMALL,
+    )
     assert rc == 0, err
     conventions = get_preset("rvm").conventions()
     checks = cases(reference_runner(Adapter(model, conventions)), conventions, [(64, 96), (96, 64)])
@@ -103,11 +114,13 @@ def test_cache_key_changes_with_every_ingredient(monkeypatch, tmp_path):
     base = ("ab" * 32, prof, "fp16", "8.9", "10.9.0")
     key = trt_build.cache_key(*base)
     assert key == trt_build.cache_key(*base)
-    variants = [("cd" * 32, prof, "fp16", "8.9", "10.9.0"),
-                ("ab" * 32, profiles.profile(spec, tile=512, max_size=4096, max_batch=4), "fp16", "8.9", "10.9.0"),
-                ("ab" * 32, prof, "fp32", "8.9", "10.9.0"),
-                ("ab" * 32, prof, "fp16", "9.0", "10.9.0"),
-                ("ab" * 32, prof, "fp16", "8.9", "11.0.0")]
+    variants = [
+        ("cd" * 32, prof, "fp16", "8.9", "10.9.0"),
+        ("ab" * 32, profiles.profile(spec, tile=512, max_size=4096, max_batch=4), "fp16", "8.9", "10.9.0"),
+        ("ab" * 32, prof, "fp32", "8.9", "10.9.0"),
+        ("ab" * 32, prof, "fp16", "9.0", "10.9.0"),
+        ("ab" * 32, prof, "fp16", "8.9", "11.0.0"),
+    ]
     assert len({key, *(trt_build.cache_key(*v) for v in variants)}) == 6
     monkeypatch.setenv("MATTE_SDK_CACHE", str(tmp_path))
     assert profiles.cache_dir() == tmp_path / "tensorrt"
@@ -116,13 +129,20 @@ def test_cache_key_changes_with_every_ingredient(monkeypatch, tmp_path):
 def _unsorted_graph_with_duplicate_casts() -> onnx.ModelProto:
     """What the float16 converter produces: input Casts appended last, one identical Cast per reader."""
     cast = helper.make_node("Cast", ["x"], ["x16"], name="cast_x", to=TensorProto.FLOAT16)
-    nodes = [helper.make_node("Relu", ["x16"], ["a"], name="relu"),
-             helper.make_node("Neg", ["x16"], ["b"], name="neg"),
-             helper.make_node("Add", ["a", "b"], ["y16"], name="add"),
-             helper.make_node("Cast", ["y16"], ["y"], name="cast_y", to=TensorProto.FLOAT),
-             cast, helper.make_node("Cast", ["x"], ["x16"], name="cast_x", to=TensorProto.FLOAT16)]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+    nodes = [
+        helper.make_node("Relu", ["x16"], ["a"], name="relu"),
+        helper.make_node("Neg", ["x16"], ["b"], name="neg"),
+        helper.make_node("Add", ["a", "b"], ["y16"], name="add"),
+        helper.make_node("Cast", ["y16"], ["y"], name="cast_y", to=TensorProto.FLOAT),
+        cast,
+        helper.make_node("Cast", ["x"], ["x16"], name="cast_x", to=TensorProto.FLOAT16),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -144,8 +164,9 @@ def test_fp16_preconversion_of_a_torch_export_graph():
     exported = export(adapter, checks[0].feeds, {"pha": 4, "fgr": 4}, "torch.export", 17)
     half = to_fp16(exported.model)
     onnx.checker.check_model(half, full_check=True)
-    assert {i.data_type for i in half.graph.initializer if i.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)} \
-        == {TensorProto.FLOAT16}
+    assert {i.data_type for i in half.graph.initializer if i.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)} == {
+        TensorProto.FLOAT16
+    }
     assert all(v.type.tensor_type.elem_type == TensorProto.FLOAT for v in [*half.graph.input, *half.graph.output])
 
 
@@ -164,8 +185,11 @@ def test_runner_refuses_other_devices_and_missing_sidecar(tmp_path):
 
 
 def test_build_mismatch_is_refused_before_deserialising():
-    spec = get_preset("trimap").conventions().description(
-        "m", "MIT", {"tensorrt": {"version": "10.9.0", "compute_capability": "8.9"}})
+    spec = (
+        get_preset("trimap")
+        .conventions()
+        .description("m", "MIT", {"tensorrt": {"version": "10.9.0", "compute_capability": "8.9"}})
+    )
     check_build(spec, "10.9.0", "8.9", "m.engine")
     with pytest.raises(DeviceError, match="built with TensorRT 10.9.0, this is TensorRT 11.0.0"):
         check_build(spec, "11.0.0", "8.9", "m.engine")
@@ -179,8 +203,20 @@ def test_build_mismatch_is_refused_before_deserialising():
 def test_engine_tensorrt_without_tensorrt_writes_nothing(tmp_path, capsys):
     ckpt = tmp_path / "bgm.pt"
     torch.save(randomise(TinyBGM(width=4)).state_dict(), ckpt)
-    rc, err = convert(capsys, ckpt, "--arch", f"{ARCHS}:TinyBGM", "--arch-kwargs", '{"width": 4}',
-                      "--preset", "bgmv2", "--engine", "tensorrt", "--fp16", *SMALL)
+    rc, err = convert(
+        capsys,
+        ckpt,
+        "--arch",
+        f"{ARCHS}:TinyBGM",
+        "--arch-kwargs",
+        '{"width": 4}',
+        "--preset",
+        "bgmv2",
+        "--engine",
+        "tensorrt",
+        "--fp16",
+        *SMALL,
+    )
     assert rc == 1 and "--engine tensorrt: the tensorrt Python package is not installed" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bgm.pt"] and leftovers(tmp_path) == []
 
@@ -194,8 +230,16 @@ def test_tensorrt_engine_end_to_end(tmp_path, capsys, plate_files, monkeypatch, 
     monkeypatch.setenv("MATTE_SDK_CACHE", str(tmp_path / "cache"))
     ckpt = tmp_path / "bgm.pt"
     torch.save(randomise(TinyBGM(width=4)).state_dict(), ckpt)
-    args = ["--arch", f"{ARCHS}:TinyBGM", "--arch-kwargs", '{"width": 4}', "--preset", "bgmv2", *SMALL,
-            *(["--fp16"] if fp16 else [])]
+    args = [
+        "--arch",
+        f"{ARCHS}:TinyBGM",
+        "--arch-kwargs",
+        '{"width": 4}',
+        "--preset",
+        "bgmv2",
+        *SMALL,
+        *(["--fp16"] if fp16 else []),
+    ]
     assert convert(capsys, ckpt, *args, "-o", tmp_path / "bgm.onnx")[0] == 0
     rc, err = convert(capsys, ckpt, *args, "--engine", "tensorrt", "-o", tmp_path / "bgm.engine")
     assert rc == 0, err

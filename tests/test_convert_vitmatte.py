@@ -12,11 +12,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from convert_support import SMALL, convert, description, srgb
+from tiny_archs import randomise
+
 from matte_sdk.imageio import read_image
 from matte_sdk.matter import Matter
-from matte_sdk_converters.testing_archs import randomise
 
 transformers = pytest.importorskip("transformers", reason="transformers is in the test extra")
 
@@ -25,10 +25,21 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def vitmatte():
-    backbone = transformers.VitDetConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
-                                         patch_size=16, num_channels=4, out_features=["stage2"])
-    config = transformers.VitMatteConfig(backbone_config=backbone, hidden_size=32,
-                                         convstream_hidden_sizes=[8, 16, 16], fusion_hidden_sizes=[16, 16, 8, 8])
+    backbone = transformers.VitDetConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        mlp_ratio=2,
+        patch_size=16,
+        num_channels=4,
+        out_features=["stage2"],
+    )
+    config = transformers.VitMatteConfig(
+        backbone_config=backbone,
+        hidden_size=32,
+        convstream_hidden_sizes=[8, 16, 16],
+        fusion_hidden_sizes=[16, 16, 8, 8],
+    )
     return randomise(transformers.VitMatteForImageMatting(config), seed=7)
 
 
@@ -50,8 +61,11 @@ def _check_through_matter(model, path, plate_files, max_diff: float, mean_diff: 
 
 def test_from_torch_export_archive(vitmatte, tmp_path, capsys, plate_files):
     example = torch.rand(2, 4, 64, 96)
-    dims = {0: torch.export.Dim("batch", min=1, max=16), 2: 32 * torch.export.Dim("h", min=2, max=64),
-            3: 32 * torch.export.Dim("w", min=2, max=64)}
+    dims = {
+        0: torch.export.Dim("batch", min=1, max=16),
+        2: 32 * torch.export.Dim("h", min=2, max=64),
+        3: 32 * torch.export.Dim("w", min=2, max=64),
+    }
     archive = tmp_path / "vitmatte.pt2"
     torch.export.save(torch.export.export(vitmatte, (example,), dynamic_shapes={"pixel_values": dims}), archive)
 
@@ -72,8 +86,20 @@ def test_from_state_dict_with_arch(vitmatte, tmp_path, capsys, plate_files):
     config = tmp_path / "config.json"
     config.write_text(json.dumps(vitmatte.config.to_dict()))
     out = tmp_path / "vitmatte_sd.onnx"
-    rc, err = convert(capsys, ckpt, "--arch", "transformers:VitMatteForImageMatting", "--arch-kwargs", f"@{config}",
-                      "--preset", "vitmatte-hf", "-o", out, "--fp16", *SMALL)
+    rc, err = convert(
+        capsys,
+        ckpt,
+        "--arch",
+        "transformers:VitMatteForImageMatting",
+        "--arch-kwargs",
+        f"@{config}",
+        "--preset",
+        "vitmatte-hf",
+        "-o",
+        out,
+        "--fp16",
+        *SMALL,
+    )
     assert rc == 0, err
     prov = description(out)["provenance"]
     assert prov["exporter"].startswith("torch.onnx TorchScript") and prov["precision"] == "fp16"

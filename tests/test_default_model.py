@@ -8,7 +8,7 @@ from matte_sdk import Matter
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 from matte_sdk.matter import default_model
 
-synth = pytest.importorskip("matte_sdk_converters.training.synth", reason="needs the convert extra (pillow, scipy)")
+synth = pytest.importorskip("matte_sdk_training.synth", reason="needs the convert extra (pillow, scipy)")
 
 HELD_OUT_SEEDS = (10**12 + 1, 10**12 + 2, 10**12 + 3)  # far from any training sample index
 
@@ -28,7 +28,7 @@ def test_contract(name):
     session = _session(default_model().with_name(name))
     spec = ModelSpec.from_json(session.get_modelmeta().custom_metadata_map.get(CONTRACT_KEY), name)
     spec.check_graph([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()], name)
-    (image, trimap), = (i.parts for i in spec.inputs)
+    ((image, trimap),) = (i.parts for i in spec.inputs)
     assert image.encoding == "sRGB Encoded Rec.709 (sRGB)" and image.mean == (0.485, 0.456, 0.406)
     assert trimap.trimap == "gray" and spec.size_multiple == 32
     assert spec.context >= spec.provenance["receptive_field_radius_px"]
@@ -62,8 +62,11 @@ def test_default_model_beats_trivial_baseline(composites):
 def test_fp16_variant_agrees(composites):
     s = composites[0]
     a32 = Matter.load(device="cpu").matte(s.image, trimap=s.trimap, colorspace="srgb_tx").alpha
-    a16 = Matter.load(default_model().with_name("default-fp16.onnx"), device="cpu").matte(
-        s.image, trimap=s.trimap, colorspace="srgb_tx").alpha
+    a16 = (
+        Matter.load(default_model().with_name("default-fp16.onnx"), device="cpu")
+        .matte(s.image, trimap=s.trimap, colorspace="srgb_tx")
+        .alpha
+    )
     assert np.abs(a32 - a16).max() < 0.05
 
 

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import SHARED, make_plate, write_exr, write_png
+
 from matte_sdk import metrics
 from matte_sdk.cli import main
 from matte_sdk.imageio import read_image
@@ -87,8 +87,10 @@ def test_rgba_predictions_are_scored_on_their_alpha_channel(dataset, capsys, tmp
     for name, (_, _, _, pred_float) in arrays.items():
         colour = make_plate(H, W, 5)[0] * pred_float[..., None]
         write_exr(rgba / f"{name}.exr", np.dstack([colour, pred_float]), fmt="float", channels=list("RGBA"))
-    outputs = [run(capsys, "--pred", pred, "--gt", root / "gt", "--trimap", root / "trimap", "--json")
-               for pred in (rgba, root / "predf")]
+    outputs = [
+        run(capsys, "--pred", pred, "--gt", root / "gt", "--trimap", root / "trimap", "--json")
+        for pred in (rgba, root / "predf")
+    ]
     assert outputs[0][0] == 0 and json.loads(outputs[0][1]) == json.loads(outputs[1][1])
 
 
@@ -106,8 +108,9 @@ def test_sequence_patterns_pair_by_frame_number(dataset, capsys, tmp_path):
     seq.mkdir()
     for number, name in ((2, "shot2"), (10, "shot10")):
         write_png(seq / f"alpha.{number:04d}.png", arrays[name][2])
-    code, out, err = run(capsys, "--pred", seq / "alpha.####.png", "--gt", root / "gt", "--trimap",
-                         root / "trimap", "--json")
+    code, out, err = run(
+        capsys, "--pred", seq / "alpha.####.png", "--gt", root / "gt", "--trimap", root / "trimap", "--json"
+    )
     assert code == 0, err
     by_folder = run(capsys, "--pred", root / "pred8", "--gt", root / "gt", "--trimap", root / "trimap", "--json")
     assert json.loads(out) == json.loads(by_folder[1])
@@ -117,14 +120,16 @@ def test_sequence_patterns_pair_by_frame_number(dataset, capsys, tmp_path):
 
 def test_several_predictions_compare_methods(dataset, capsys):
     root, _ = dataset
-    code, out, err = run(capsys, "--pred", root / "pred8", root / "predf", "--gt", root / "gt",
-                         "--trimap", root / "trimap", "--json")
+    code, out, err = run(
+        capsys, "--pred", root / "pred8", root / "predf", "--gt", root / "gt", "--trimap", root / "trimap", "--json"
+    )
     assert code == 0, err
     methods = json.loads(out)["methods"]
     assert [m["name"] for m in methods] == ["pred8", "predf"]
     assert methods[0]["mean"] != methods[1]["mean"]
-    code, out, _ = run(capsys, "--pred", root / "pred8", "--pred", root / "predf", "--gt", root / "gt",
-                       "--trimap", root / "trimap")
+    code, out, _ = run(
+        capsys, "--pred", root / "pred8", "--pred", root / "predf", "--gt", root / "gt", "--trimap", root / "trimap"
+    )
     assert code == 0 and out.count("mean ") == 2 and "pred8 (" in out and "predf (" in out
 
 
@@ -163,16 +168,29 @@ def test_bad_input_is_an_error_not_a_table(dataset, capsys, case):
         write_exr(root / "pred8" / "shot2.exr", np.full((H, W), np.nan, np.float32), fmt="float")
         (root / "pred8" / "shot2.png").unlink()
     code, out, err = run(capsys, "--pred", pred, "--gt", root / "gt", "--trimap", root / "trimap")
-    message = {"empty folder": "empty: folder has no images", "no such folder": "nope: no such folder",
-               "no frames": "no files match this frame pattern", "no unknown": "trimap has no unknown pixels",
-               "nan": "shot2.exr: contains NaN"}[case]
+    message = {
+        "empty folder": "empty: folder has no images",
+        "no such folder": "nope: no such folder",
+        "no frames": "no files match this frame pattern",
+        "no unknown": "trimap has no unknown pixels",
+        "nan": "shot2.exr: contains NaN",
+    }[case]
     assert code == 1 and out == "" and message in err and err.count("\n") == 1
 
 
 def test_plot_and_reports_show_every_image_and_compare_methods(dataset, capsys):
     root, _ = dataset
-    args = ["--pred", root / "pred8", root / "predf", "--gt", root / "gt", "--trimap", root / "trimap",
-            "--plate", root / "plate"]
+    args = [
+        "--pred",
+        root / "pred8",
+        root / "predf",
+        "--gt",
+        root / "gt",
+        "--trimap",
+        root / "trimap",
+        "--plate",
+        root / "plate",
+    ]
     code, _, err = run(capsys, *args, "--plot", root / "plot.png", "--report", root / "report.html")
     assert code == 0, err
     plot = read_image(root / "plot.png")
@@ -195,24 +213,53 @@ def test_plot_and_reports_show_every_image_and_compare_methods(dataset, capsys):
 def test_outputs_never_overwrite_inputs(dataset, capsys):
     root, _ = dataset
     before = (root / "pred8" / "shot2.png").read_bytes()
-    code, _, err = run(capsys, "--pred", root / "pred8", "--gt", root / "gt", "--trimap", root / "trimap",
-                       "--plot", root / "pred8" / "shot2.png")
+    code, _, err = run(
+        capsys,
+        "--pred",
+        root / "pred8",
+        "--gt",
+        root / "gt",
+        "--trimap",
+        root / "trimap",
+        "--plot",
+        root / "pred8" / "shot2.png",
+    )
     assert code == 1 and "is one of the inputs" in err
     assert (root / "pred8" / "shot2.png").read_bytes() == before
-    code, _, err = run(capsys, "--pred", root / "pred8", "--gt", root / "gt", "--trimap", root / "trimap",
-                       "--report", root / "report.txt")
+    code, _, err = run(
+        capsys,
+        "--pred",
+        root / "pred8",
+        "--gt",
+        root / "gt",
+        "--trimap",
+        root / "trimap",
+        "--report",
+        root / "report.txt",
+    )
     assert code == 1 and "use .html, .htm, .md" in err and not (root / "report.txt").exists()
 
 
-@pytest.mark.skipif(not (REFERENCE / "closed_form_trimap1.json").is_file() or not DATASET.is_dir(),
-                    reason="shared data absent: ../shared/data/metric-reference and alphamatting-dev are needed")
+@pytest.mark.skipif(
+    not (REFERENCE / "closed_form_trimap1.json").is_file() or not DATASET.is_dir(),
+    reason="shared data absent: ../shared/data/metric-reference and alphamatting-dev are needed",
+)
 def test_reference_table_through_the_command(capsys):
-    code, out, err = run(capsys, "--pred", REFERENCE / "pred_closed_form", "--gt", DATASET / "alpha",
-                         "--trimap", DATASET / "trimap1", "--json")
+    code, out, err = run(
+        capsys,
+        "--pred",
+        REFERENCE / "pred_closed_form",
+        "--gt",
+        DATASET / "alpha",
+        "--trimap",
+        DATASET / "trimap1",
+        "--json",
+    )
     assert code == 0, err
     reference = json.loads((REFERENCE / "closed_form_trimap1.json").read_text())
     doc = json.loads(out)
     assert [i["name"] for i in doc["images"]] == [i["name"] for i in reference["images"]]
-    for got, want in zip([doc["mean"], *doc["images"]], [reference["mean"], *reference["images"]]):
+    for got, want in zip([doc["mean"], *doc["images"]], [reference["mean"], *reference["images"]], strict=False):
         assert [got[k] for k in metrics.Scores._fields] == pytest.approx(
-            [want[k] for k in metrics.Scores._fields], rel=1e-4)
+            [want[k] for k in metrics.Scores._fields], rel=1e-4
+        )

@@ -15,8 +15,9 @@ from matte_sdk_hosts.adapter import adapters
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "matte_sdk", "hosts", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "matte_sdk", "hosts", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_blender_registers_through_the_entry_point_group():
@@ -32,7 +33,8 @@ def test_unknown_host_is_a_one_line_error(tmp_path):
     proc = _cli("install", "houdini", "--target", str(tmp_path))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        "matte-sdk hosts: error: no host adapter 'houdini' is installed (available: blender)"]
+        "matte-sdk hosts: error: no host adapter 'houdini' is installed (available: blender)"
+    ]
 
 
 def test_package_holds_manifest_client_and_worker_command(tmp_path):

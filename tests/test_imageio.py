@@ -5,8 +5,8 @@ import os
 import numpy as np
 import OpenImageIO as oiio
 import pytest
-
 from conftest import write_exr
+
 from matte_sdk import InputError, read_image, write_image
 from matte_sdk.imageio import check_outputs
 
@@ -103,8 +103,10 @@ def test_outputs_never_overwrite_inputs(tmp_path):
         check_outputs([tmp_path / "a.exr", tmp_path / "./a.exr"], [plate])
 
 
-@pytest.mark.parametrize("ext, fmt, tol", [(".tif", "uint16", 1 / 65535), (".dpx", "uint16", 1 / 1023),
-                                            (".jpg", "uint8", 0.05), (".tif", "float", 0.0)])
+@pytest.mark.parametrize(
+    "ext, fmt, tol",
+    [(".tif", "uint16", 1 / 65535), (".dpx", "uint16", 1 / 1023), (".jpg", "uint8", 0.05), (".tif", "float", 0.0)],
+)
 def test_other_formats_read_back(tmp_path, ext, fmt, tol):
     px = np.random.default_rng(3).random((16, 24, 3)).astype(np.float32)
     px[:8] = 0.5  # a flat area JPEG keeps well

@@ -3,8 +3,8 @@
 import numpy as np
 import onnxruntime as ort
 import pytest
-
 from conftest import make_plate
+
 from matte_sdk import InputError, Matter, colour
 from matte_sdk.trimap import encode
 
@@ -106,12 +106,15 @@ def test_recurrent_state_carries_and_resets(models):
     np.testing.assert_array_equal(seq[1].alpha, second)
 
 
-@pytest.mark.parametrize("trimap, message", [
-    (None, "needs a trimap"),
-    (np.zeros((10, 10), np.float32), "trimap is 10×10 but the plate is 64×64"),
-    (np.full((64, 64), 0.3, np.float32), "4096 pixels that are not 0/128/255"),
-    (np.full((64, 64, 3), 0.5, np.float32) * [1, 0, 1], "differing colour channels"),
-])
+@pytest.mark.parametrize(
+    "trimap, message",
+    [
+        (None, "needs a trimap"),
+        (np.zeros((10, 10), np.float32), "trimap is 10×10 but the plate is 64×64"),
+        (np.full((64, 64), 0.3, np.float32), "4096 pixels that are not 0/128/255"),
+        (np.full((64, 64, 3), 0.5, np.float32) * [1, 0, 1], "differing colour channels"),
+    ],
+)
 def test_bad_trimaps(models, trimap, message):
     plate, _ = make_plate(64, 64)
     with pytest.raises(InputError, match=message):

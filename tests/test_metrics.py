@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import SHARED
+
 from matte_sdk import metrics
 from matte_sdk.errors import InputError, MatteError
 from matte_sdk.imageio import read_image
@@ -20,21 +20,26 @@ def read_8bit(path):
     return np.rint(read_image(path).pixels[..., 0] * 255).astype(np.uint8)
 
 
-@pytest.mark.skipif(not (REFERENCE / "closed_form_trimap1.json").is_file() or not DATASET.is_dir(),
-                    reason="shared data absent: ../shared/data/metric-reference and alphamatting-dev are needed")
+@pytest.mark.skipif(
+    not (REFERENCE / "closed_form_trimap1.json").is_file() or not DATASET.is_dir(),
+    reason="shared data absent: ../shared/data/metric-reference and alphamatting-dev are needed",
+)
 def test_reproduces_every_reference_value():
     reference = json.loads((REFERENCE / "closed_form_trimap1.json").read_text())
     assert len(reference["images"]) == 14
     scored = []
     for expected in reference["images"]:
         name = expected["name"]
-        scores = metrics.evaluate(read_8bit(REFERENCE / "pred_closed_form" / name),
-                                  read_8bit(DATASET / "alpha" / name), read_8bit(DATASET / "trimap1" / name))
+        scores = metrics.evaluate(
+            read_8bit(REFERENCE / "pred_closed_form" / name),
+            read_8bit(DATASET / "alpha" / name),
+            read_8bit(DATASET / "trimap1" / name),
+        )
         for key in ("sad", "mse", "grad", "conn"):
             assert getattr(scores, key) == pytest.approx(expected[key], rel=1e-4), (name, key)
         scored.append(scores)
     mean = np.mean(np.array(scored), axis=0)
-    for value, key in zip(mean, metrics.Scores._fields):
+    for value, key in zip(mean, metrics.Scores._fields, strict=False):
         assert value == pytest.approx(reference["mean"][key], rel=1e-4), key
 
 
@@ -104,12 +109,16 @@ def test_8bit_is_value_over_255_and_float_is_used_as_is():
     as_8bit = metrics.evaluate(pred, gt, trimap)
     as_float = metrics.evaluate(pred / 255.0, gt / 255.0, np.where(trimap == 128, 0.5, trimap / 255.0))
     np.testing.assert_allclose(as_float, as_8bit, rtol=1e-12)
-    as_float32 = metrics.evaluate((pred / 255.0).astype(np.float32), (gt / 255.0).astype(np.float32),
-                                  (trimap / 255.0).astype(np.float32)[..., None])
+    as_float32 = metrics.evaluate(
+        (pred / 255.0).astype(np.float32),
+        (gt / 255.0).astype(np.float32),
+        (trimap / 255.0).astype(np.float32)[..., None],
+    )
     np.testing.assert_allclose(as_float32, as_8bit, rtol=1e-6)
     # 16-bit is value / 65535.
-    np.testing.assert_allclose(metrics.evaluate(pred.astype(np.uint16) * 257, gt.astype(np.uint16) * 257, trimap),
-                               as_8bit, rtol=1e-12)
+    np.testing.assert_allclose(
+        metrics.evaluate(pred.astype(np.uint16) * 257, gt.astype(np.uint16) * 257, trimap), as_8bit, rtol=1e-12
+    )
     # Floats are not clipped: a prediction of 1.5 against 1 is an error of 0.5.
     assert metrics.sad(np.full((2, 2), 1.5), np.ones((2, 2)), np.full((2, 2), 0.5)) == pytest.approx(2e-3)
 
@@ -126,8 +135,9 @@ def dim_gradient_bruteforce(alpha):
     sigma, eps = 1.4, 1e-2
     half = math.ceil(sigma * math.sqrt(-2 * math.log(math.sqrt(2 * math.pi) * sigma * eps)))
     gauss = lambda x: math.exp(-x * x / (2 * sigma * sigma)) / (sigma * math.sqrt(2 * math.pi))  # noqa: E731
-    hx = np.array([[gauss(i) * (-j * gauss(j) / sigma ** 2) for j in range(-half, half + 1)]
-                   for i in range(-half, half + 1)])
+    hx = np.array(
+        [[gauss(i) * (-j * gauss(j) / sigma**2) for j in range(-half, half + 1)] for i in range(-half, half + 1)]
+    )
     hx /= np.sqrt((hx * hx).sum())
     hy = hx.T
     a = (alpha - alpha.min()) / (alpha.max() - alpha.min())
@@ -136,10 +146,10 @@ def dim_gradient_bruteforce(alpha):
     gx, gy = np.zeros_like(a), np.zeros_like(a)
     for i in range(-half, half + 1):
         for j in range(-half, half + 1):
-            window = padded[half - i:half - i + h, half - j:half - j + w]  # conv: out(y,x) += k(i,j) a(y-i,x-j)
+            window = padded[half - i : half - i + h, half - j : half - j + w]  # conv: out(y,x) += k(i,j) a(y-i,x-j)
             gx += hx[i + half, j + half] * window
             gy += hy[i + half, j + half] * window
-    return np.sqrt(gx ** 2 + gy ** 2)
+    return np.sqrt(gx**2 + gy**2)
 
 
 def test_gradient_matches_the_definition_written_out():

@@ -7,11 +7,13 @@ torch = pytest.importorskip("torch", reason="the layer needs the convert extra (
 pymatting = pytest.importorskip("pymatting", reason="the reference Laplacian is pymatting's (test extra)")
 import scipy.sparse as sparse  # noqa: E402
 import scipy.sparse.linalg  # noqa: E402
-
-from matte_sdk_converters.archs import propagation  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from matte_sdk_converters.archs.mattenet import MatteNet, colour_prior  # noqa: E402
-from matte_sdk_converters.training import train  # noqa: E402
+
+from matte_sdk_training import (  # noqa: E402
+    propagation,
+    train,
+)
+from matte_sdk_training.mattenet import MatteNet, colour_prior  # noqa: E402
 
 
 def _image(h=20, w=24, seed=0):
@@ -164,9 +166,17 @@ def test_fp16_export_keeps_the_layer_out_of_fp16(tmp_path):
 
     ckpt = tmp_path / "m.pt"
     torch.save(MatteNet(width=4, propagation={"steps": 5}).state_dict(), ckpt)
-    out = convert(Request(model=ckpt, out=tmp_path / "m16.onnx", arch="matte_sdk_converters.archs.mattenet:MatteNet",
-                          arch_kwargs={"width": 4, "propagation": {"steps": 5}}, preset="trimap", fp16=True),
-                  log=lambda _: None)
+    out = convert(
+        Request(
+            model=ckpt,
+            out=tmp_path / "m16.onnx",
+            arch="matte_sdk_training.mattenet:MatteNet",
+            arch_kwargs={"width": 4, "propagation": {"steps": 5}},
+            preset="trimap",
+            fp16=True,
+        ),
+        log=lambda _: None,
+    )
     graph = onnx.load(out).graph
     casts = {n.output[0]: n.attribute[0].i for n in graph.node if n.op_type == "Cast"}
     layer = [n for n in graph.node if n.name.startswith("/model/propagation/") and n.op_type != "Cast"]
@@ -174,8 +184,14 @@ def test_fp16_export_keeps_the_layer_out_of_fp16(tmp_path):
     # no value inside the layer is rounded to fp16 on its way from one of its nodes to another
     assert not [name for n in layer for name in n.input if casts.get(name) == onnx.TensorProto.FLOAT16]
     rounded = {name for name, to in casts.items() if to == onnx.TensorProto.FLOAT16}
-    assert not [n.name for n in graph.node if n.op_type == "Cast" and n.input[0] in rounded
-                and n.attribute[0].i == onnx.TensorProto.FLOAT and n.name.startswith("/model/propagation/")]
+    assert not [
+        n.name
+        for n in graph.node
+        if n.op_type == "Cast"
+        and n.input[0] in rounded
+        and n.attribute[0].i == onnx.TensorProto.FLOAT
+        and n.name.startswith("/model/propagation/")
+    ]
 
 
 def test_a_scale_that_does_not_divide_the_size_repeats_the_last_row_and_column():
@@ -200,8 +216,16 @@ def test_a_scale_3_model_exports_and_runs_at_sizes_3_does_not_divide(tmp_path):
     model = MatteNet(**kwargs)
     assert model.d0 is None and not any(name.startswith(("d0.", "head.")) for name in model.state_dict())
     torch.save(model.state_dict(), ckpt)
-    convert(Request(model=ckpt, out=tmp_path / "m.onnx", arch="matte_sdk_converters.archs.mattenet:MatteNet",
-                    arch_kwargs=kwargs, preset="trimap"), log=lambda _: None)
+    convert(
+        Request(
+            model=ckpt,
+            out=tmp_path / "m.onnx",
+            arch="matte_sdk_training.mattenet:MatteNet",
+            arch_kwargs=kwargs,
+            preset="trimap",
+        ),
+        log=lambda _: None,
+    )
 
 
 def test_a_model_without_the_head_starts_from_a_checkpoint_with_it():

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 import onnx_models
+import pytest
 from conftest import SHARED, write_png
+
 from matte_sdk import metrics
 from matte_sdk.imageio import read_image
 from matte_sdk.matter import Matter
@@ -63,14 +63,17 @@ def test_model_rows_are_the_metrics_of_its_mattes(tiny_dataset, tmp_path):
 
 def test_bad_arguments_are_errors(tiny_dataset, tmp_path):
     for args, message in ((["--peers", "gimp"], "unknown gimp"), (["--data", tmp_path / "none"], "no image")):
-        result = subprocess.run([sys.executable, str(SCRIPT), "--no-model", *map(str, args)],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT), "--no-model", *map(str, args)], capture_output=True, text=True
+        )
         assert result.returncode == 1 and message in result.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REFERENCE.is_file() or not DATASET.is_dir(),
-                    reason="shared data absent: ../shared/data/metric-reference and alphamatting-dev are needed")
+@pytest.mark.skipif(
+    not REFERENCE.is_file() or not DATASET.is_dir(),
+    reason="shared data absent: ../shared/data/metric-reference and alphamatting-dev are needed",
+)
 def test_closed_form_peer_reproduces_the_reference_table():
     pytest.importorskip("pymatting", reason="pymatting is not installed (pip install pymatting==1.1.16)")
     rows = json.loads(quality("--no-model", "--peers", "cf", "--trimaps", "trimap1", "--limit", 2, "--json"))

@@ -1,10 +1,10 @@
-"""Invariants of the procedural training data (matte_sdk_converters.training.synth)."""
+"""Invariants of the procedural training data (matte_sdk_training.synth)."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from matte_sdk_converters.training import synth
+from matte_sdk_training import synth
 
 SEEDS = range(12)  # enough to draw every layer kind, motion blur and defocus at least once
 SIZE = 128

@@ -6,9 +6,17 @@ import pytest
 from matte_sdk.tiling import Blender, plan, spans
 
 
-@pytest.mark.parametrize("length, tile, context, feather, align", [
-    (1000, 256, 32, 16, 1), (257, 256, 32, 16, 1), (4096, 1024, 64, 32, 32), (100, 256, 32, 16, 32),
-    (1000, 256, 32, 16, 32), (4321, 1024, 128, 64, 32)])
+@pytest.mark.parametrize(
+    "length, tile, context, feather, align",
+    [
+        (1000, 256, 32, 16, 1),
+        (257, 256, 32, 16, 1),
+        (4096, 1024, 64, 32, 32),
+        (100, 256, 32, 16, 32),
+        (1000, 256, 32, 16, 32),
+        (4321, 1024, 128, 64, 32),
+    ],
+)
 def test_spans_cover_every_pixel_with_positive_weight(length, tile, context, feather, align):
     total = np.zeros(length)
     boxes = spans(length, tile, context, feather, align)
@@ -18,8 +26,8 @@ def test_spans_cover_every_pixel_with_positive_weight(length, tile, context, fea
     assert {s.stop - s.start for s in boxes[:-1]} <= {min(tile, length)}  # all but the last batch together
     assert boxes[-1].stop == length
     for s in boxes:
-        assert (s.weight[: s.valid_start - s.start] == 0).all() and (s.weight[s.valid_stop - s.start:] == 0).all()
-        total[s.start:s.stop] += s.weight
+        assert (s.weight[: s.valid_start - s.start] == 0).all() and (s.weight[s.valid_stop - s.start :] == 0).all()
+        total[s.start : s.stop] += s.weight
     assert (total > 0).all()
 
 
@@ -27,7 +35,7 @@ def test_aligned_overlaps_form_a_partition_of_unity():
     # 32 + 2*16 context + 8 feather steps: every interior pixel's weights sum to exactly one.
     total = np.zeros(8 * 40 + 40)
     for s in spans(len(total), 80, 16, 8):
-        total[s.start:s.stop] += s.weight
+        total[s.start : s.stop] += s.weight
     interior = total[: len(total) - 80]
     np.testing.assert_allclose(interior, 1.0, atol=1e-12)
 

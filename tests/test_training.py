@@ -9,15 +9,24 @@ import pytest
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 
 torch = pytest.importorskip("torch", reason="training needs the convert extra (torch)")
-from matte_sdk_converters.archs.mattenet import MatteNet, colour_prior, macs_per_pixel, receptive_radius  # noqa: E402
-from matte_sdk_converters.training import export, heldout, synth, train  # noqa: E402
+from matte_sdk_training import export, heldout, synth, train  # noqa: E402
+from matte_sdk_training.mattenet import MatteNet, colour_prior, macs_per_pixel, receptive_radius  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     cfg = json.loads(train.DEFAULT_CONFIG.read_text())
-    cfg.update(sample_size=64, batch=2, buffer=4, fresh_per_step=1, warmup_steps=1, total_steps=10,
-               checkpoint_every_s=0, snapshot_every_steps=2, log_every_steps=1)
+    cfg.update(
+        sample_size=64,
+        batch=2,
+        buffer=4,
+        fresh_per_step=1,
+        warmup_steps=1,
+        total_steps=10,
+        checkpoint_every_s=0,
+        snapshot_every_steps=2,
+        log_every_steps=1,
+    )
     run = tmp_path_factory.mktemp("run")
     train.train(cfg, run, resume=False, max_steps=2)
     train.train(cfg, run, resume=True, max_steps=3)
@@ -63,7 +72,7 @@ def test_a_reach_limit_replaces_far_reaching_samples_deterministically():
     assert any(synth.unknown_reach(s.trimap) > limit for s in free)  # the limit has something to do
     limited = [train.training_sample(7, i, size, limit) for i in range(8)]
     assert all(synth.unknown_reach(s.trimap) <= limit for s in limited)
-    for a, b in zip(free, limited):  # samples within the limit are kept as they were
+    for a, b in zip(free, limited, strict=False):  # samples within the limit are kept as they were
         assert np.array_equal(a.image, b.image) == (synth.unknown_reach(a.trimap) <= limit)
     assert np.array_equal(train.training_sample(7, 5, size, limit).image, limited[5].image)
     gapped = train.training_sample(7, 3, size, generator={"gaps": True})  # a recipe's generator options
@@ -88,7 +97,12 @@ def test_heldout_scores_a_checkpoint_against_itself(tiny_run, capsys):
 
 def test_perfect_prediction_has_zero_loss():
     gt = torch.rand(2, 1, 32, 32)
-    b = {"alpha": gt, "trimap": torch.full_like(gt, 0.5), "fg": torch.rand(2, 3, 32, 32), "bg": torch.rand(2, 3, 32, 32)}
+    b = {
+        "alpha": gt,
+        "trimap": torch.full_like(gt, 0.5),
+        "fg": torch.rand(2, 3, 32, 32),
+        "bg": torch.rand(2, 3, 32, 32),
+    }
     assert all(float(v) == 0 for v in train.losses(gt, b).values())
     assert all(float(v) > 0 for v in train.losses(1 - gt, b).values())
 
@@ -112,7 +126,7 @@ def test_network_is_small_cheap_and_overrides_known_regions(propagation):
 def test_colour_prior_recovers_a_two_colour_blend(band):
     """With constant foreground and background colours, projecting on the F-B line is exact, also in a
     band wider than the pull-push pyramid reaches without spreading (pixels 120 px from one colour)."""
-    from matte_sdk_converters.archs.mattenet import colour_prior
+    from matte_sdk_training.mattenet import colour_prior
 
     h, w, edge = 64, band + 40, 20
     alpha = ((torch.arange(w) - edge) / (w - 2 * edge - 1)).clamp(0, 1).expand(h, w)  # 0 | ramp | 1
@@ -127,7 +141,7 @@ def test_colour_prior_recovers_a_two_colour_blend(band):
 
 
 def test_colour_statistics_hide_the_ring_and_score_the_prior_on_it():
-    from matte_sdk_converters.training import colourstats
+    from matte_sdk_training import colourstats
 
     image = np.zeros((64, 96, 3), np.float32)
     image[:, :40], image[:, 40:56], image[:, 56:] = (0.8, 0.2, 0.1), (0.5, 0.3, 0.3), (0.1, 0.2, 0.9)
@@ -151,7 +165,9 @@ def test_parameter_groups_scale_the_learning_rate_of_named_layers_only():
     factor = {id(p): g["lr_multiplier"] for g in groups for p in g["params"]}
     assert len(factor) == sum(len(g["params"]) for g in groups) == len(list(model.parameters()))  # each once
     assert {n: factor[id(p)] for n, p in model.named_parameters() if factor[id(p)] != 1.0} == {
-        "trust.weight": 100.0, "trust.bias": 100.0}
+        "trust.weight": 100.0,
+        "trust.bias": 100.0,
+    }
 
 
 def test_the_estimate_captured_for_its_loss_is_the_data_term_of_the_layer():

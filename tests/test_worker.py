@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_plate, write_exr
+
 from matte_sdk import Matter, read_image
 
 
@@ -20,11 +20,17 @@ class RawWorker:
     """A worker process and its event lines, with a timeout on every wait (a broken worker fails, never hangs)."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "matte_sdk", "worker", *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "matte_sdk", "worker", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.events: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [self.events.put(json.loads(line)) for line in self.proc.stdout],
-                         daemon=True).start()
+        threading.Thread(
+            target=lambda: [self.events.put(json.loads(line)) for line in self.proc.stdout], daemon=True
+        ).start()
         self.stderr: list[str] = []
         self._stderr_reader = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True)
         self._stderr_reader.start()
@@ -79,8 +85,10 @@ def sequence(tmp_path) -> dict[str, Path]:
     for frame in (1, 2, 3):
         write_exr(tmp_path / f"plate.{frame:04d}.exr", make_plate(96, 128, seed=frame)[0], fmt="float")
     trimap = make_plate(96, 128)[1]
-    return {"plate": tmp_path / "plate.####.exr", "trimap": write_exr(tmp_path / "trimap.exr", trimap, fmt="float",
-                                                                      channels=["Y"])}
+    return {
+        "plate": tmp_path / "plate.####.exr",
+        "trimap": write_exr(tmp_path / "trimap.exr", trimap, fmt="float", channels=["Y"]),
+    }
 
 
 def _alpha(model: Path, plate: Path, trimap: Path) -> np.ndarray:
@@ -89,19 +97,34 @@ def _alpha(model: Path, plate: Path, trimap: Path) -> np.ndarray:
 
 def test_file_request_writes_the_sdks_alpha(worker, models, plate_files, tmp_path):
     out = tmp_path / "alpha.exr"
-    worker.send(id="a", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
-                outputs={"alpha": str(out)}, model=str(models["trimap"]), device="cpu")
+    worker.send(
+        id="a",
+        op="matte",
+        plate=str(plate_files["plate"]),
+        trimap=str(plate_files["trimap"]),
+        outputs={"alpha": str(out)},
+        model=str(models["trimap"]),
+        device="cpu",
+    )
     progress, done = worker.finish("a")
     assert done["event"] == "done" and done["frames"] == 1 and done["device"] == "cpu"
     fractions = [p["progress"] for p in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and progress[-1]["outputs"] == [str(out)]
-    np.testing.assert_array_equal(read_image(out).pixels[..., 0],
-                                  _alpha(models["trimap"], plate_files["plate"], plate_files["trimap"]))
+    np.testing.assert_array_equal(
+        read_image(out).pixels[..., 0], _alpha(models["trimap"], plate_files["plate"], plate_files["trimap"])
+    )
 
 
 def test_sequence_with_a_still_trimap(worker, models, sequence, tmp_path):
-    worker.send(id="s", op="matte", plate=str(sequence["plate"]), trimap=str(sequence["trimap"]), frames="1-3",
-                outputs={"alpha": str(tmp_path / "m.%04d.exr")}, model=str(models["trimap"]))
+    worker.send(
+        id="s",
+        op="matte",
+        plate=str(sequence["plate"]),
+        trimap=str(sequence["trimap"]),
+        frames="1-3",
+        outputs={"alpha": str(tmp_path / "m.%04d.exr")},
+        model=str(models["trimap"]),
+    )
     progress, done = worker.finish("s")
     assert done["event"] == "done" and done["frames"] == 3
     assert [p["frame"] for p in progress if "outputs" in p] == [1, 2, 3]
@@ -115,17 +138,33 @@ def test_shared_frames_bottom_up(worker, models, plate_files, tmp_path):
     plate, trimap = read_image(plate_files["plate"]).pixels, read_image(plate_files["trimap"]).pixels[..., 0]
     h, w = trimap.shape
     rgba = np.concatenate([plate, np.ones((h, w, 1), np.float32)], axis=-1)[::-1]
-    frames = {"plate": rgba, "trimap": trimap[::-1, :, None], "alpha": np.zeros((h, w, 4), np.float32),
-              "fg": np.zeros((h, w, 4), np.float32)}
+    frames = {
+        "plate": rgba,
+        "trimap": trimap[::-1, :, None],
+        "alpha": np.zeros((h, w, 4), np.float32),
+        "fg": np.zeros((h, w, 4), np.float32),
+    }
     for name, a in frames.items():
         np.ascontiguousarray(a, np.float32).tofile(tmp_path / f"{name}.f32")
 
     def shared(name: str, channels: int) -> dict:
-        return {"shm": str(tmp_path / f"{name}.f32"), "width": w, "height": h, "channels": channels,
-                "origin": "bottom", "colorspace": "lin_rec709_scene"}
+        return {
+            "shm": str(tmp_path / f"{name}.f32"),
+            "width": w,
+            "height": h,
+            "channels": channels,
+            "origin": "bottom",
+            "colorspace": "lin_rec709_scene",
+        }
 
-    worker.send(id="m", op="matte", plate=shared("plate", 4), trimap=shared("trimap", 1),
-                outputs={"alpha": shared("alpha", 4), "foreground": shared("fg", 4)}, model=str(models["trimap"]))
+    worker.send(
+        id="m",
+        op="matte",
+        plate=shared("plate", 4),
+        trimap=shared("trimap", 1),
+        outputs={"alpha": shared("alpha", 4), "foreground": shared("fg", 4)},
+        model=str(models["trimap"]),
+    )
     assert worker.finish("m")[1]["event"] == "done"
     alpha = np.fromfile(tmp_path / "alpha.f32", np.float32).reshape(h, w, 4)[::-1]
     want = Matter.load(models["trimap"], device="cpu").matte(plate, trimap)
@@ -138,8 +177,15 @@ def test_shared_frames_bottom_up(worker, models, plate_files, tmp_path):
 
 def test_engines_stay_loaded_between_requests(worker, models, plate_files, tmp_path):
     for k in range(3):
-        worker.send(id=f"r{k}", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
-                    outputs={"alpha": str(tmp_path / f"a{k}.exr")}, model=str(models["trimap"]), device="cpu")
+        worker.send(
+            id=f"r{k}",
+            op="matte",
+            plate=str(plate_files["plate"]),
+            trimap=str(plate_files["trimap"]),
+            outputs={"alpha": str(tmp_path / f"a{k}.exr")},
+            model=str(models["trimap"]),
+            device="cpu",
+        )
         assert worker.finish(f"r{k}")[1]["event"] == "done"
     worker.send(id="st", op="status")
     status = worker.finish("st")[1]
@@ -163,19 +209,38 @@ def test_errors_are_tagged_and_the_worker_lives_on(worker, models, plate_files, 
     worker.send(id="p", op="matte", outputs={"alpha": str(tmp_path / "a.exr")})
     assert "needs a plate" in worker.finish("p")[1]["message"]
     missing = tmp_path / "missing.exr"
-    worker.send(id="m", op="matte", plate=str(missing), outputs={"alpha": str(tmp_path / "a.exr")},
-                model=str(models["trimap"]))
+    worker.send(
+        id="m", op="matte", plate=str(missing), outputs={"alpha": str(tmp_path / "a.exr")}, model=str(models["trimap"])
+    )
     error = worker.finish("m")[1]
     assert error["code"] == "input" and str(missing) in error["message"] and "does not exist" in error["message"]
-    worker.send(id="o", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
-                outputs={"alpha": str(plate_files["plate"])}, model=str(models["trimap"]))
+    worker.send(
+        id="o",
+        op="matte",
+        plate=str(plate_files["plate"]),
+        trimap=str(plate_files["trimap"]),
+        outputs={"alpha": str(plate_files["plate"])},
+        model=str(models["trimap"]),
+    )
     error = worker.finish("o")[1]
     assert error["code"] == "input" and "refusing to overwrite" in error["message"]
-    worker.send(id="d", op="matte", plate=str(plate_files["plate"]), outputs={"alpha": str(tmp_path / "a.exr")},
-                model=str(models["trimap"]), device="cuda")
+    worker.send(
+        id="d",
+        op="matte",
+        plate=str(plate_files["plate"]),
+        outputs={"alpha": str(tmp_path / "a.exr")},
+        model=str(models["trimap"]),
+        device="cuda",
+    )
     assert worker.finish("d")[1]["code"] in ("device", "input")  # never a silent CPU run
-    worker.send(id="ok", op="matte", plate=str(plate_files["plate"]), trimap=str(plate_files["trimap"]),
-                outputs={"alpha": str(tmp_path / "a.exr")}, model=str(models["trimap"]))
+    worker.send(
+        id="ok",
+        op="matte",
+        plate=str(plate_files["plate"]),
+        trimap=str(plate_files["trimap"]),
+        outputs={"alpha": str(tmp_path / "a.exr")},
+        model=str(models["trimap"]),
+    )
     assert worker.finish("ok")[1]["event"] == "done"
 
 
@@ -183,10 +248,22 @@ def test_cancel_running_and_queued(worker, models, tmp_path):
     for frame in (1, 2, 3):  # 256 tiles a frame: far more work than it takes the cancel to arrive
         write_exr(tmp_path / f"big.{frame:04d}.exr", make_plate(1024, 1024, seed=frame)[0], fmt="half")
     plate = str(tmp_path / "big.####.exr")
-    worker.send(id="run", op="matte", plate=plate, outputs={"alpha": str(tmp_path / "a.####.exr")},
-                model=str(models["free"]), tile=64)
-    worker.send(id="queued", op="matte", plate=plate, outputs={"alpha": str(tmp_path / "b.####.exr")},
-                model=str(models["free"]), tile=64)
+    worker.send(
+        id="run",
+        op="matte",
+        plate=plate,
+        outputs={"alpha": str(tmp_path / "a.####.exr")},
+        model=str(models["free"]),
+        tile=64,
+    )
+    worker.send(
+        id="queued",
+        op="matte",
+        plate=plate,
+        outputs={"alpha": str(tmp_path / "b.####.exr")},
+        model=str(models["free"]),
+        tile=64,
+    )
     while worker.next()["event"] != "progress":
         pass
     worker.send(id="c1", op="cancel", target="queued")
@@ -204,8 +281,14 @@ def test_cancel_running_and_queued(worker, models, tmp_path):
 
 def test_recurrent_state_starts_fresh_each_request(worker, models, sequence, tmp_path):
     for rid in ("one", "two"):
-        worker.send(id=rid, op="matte", plate=str(sequence["plate"]), frames="1-3",
-                    outputs={"alpha": str(tmp_path / f"{rid}.####.exr")}, model=str(models["recurrent"]))
+        worker.send(
+            id=rid,
+            op="matte",
+            plate=str(sequence["plate"]),
+            frames="1-3",
+            outputs={"alpha": str(tmp_path / f"{rid}.####.exr")},
+            model=str(models["recurrent"]),
+        )
         assert worker.finish(rid)[1]["event"] == "done"
     for frame in (1, 2, 3):
         one = read_image(tmp_path / f"one.{frame:04d}.exr").pixels

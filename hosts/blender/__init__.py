@@ -17,7 +17,7 @@ class MatteSDKPreferences(bpy.types.AddonPreferences):
     worker_command: bpy.props.StringProperty(
         name="Worker command",
         description="Command line that starts the matte-sdk worker (empty: $MATTE_SDK_WORKER, else the Python "
-                    "environment that installed this extension, else matte-sdk on PATH)",
+        "environment that installed this extension, else matte-sdk on PATH)",
     )
 
     def draw(self, context):

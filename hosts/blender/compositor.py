@@ -55,21 +55,36 @@ def _node(tree: bpy.types.NodeTree, name: str, kind: str, location: tuple[float,
 
 def _artist_node(tree: bpy.types.NodeTree, image: bpy.types.Image) -> bpy.types.Node | None:
     """An Image node showing ``image`` that the artist made (not one of ours)."""
-    return next((n for n in tree.nodes if n.bl_idname == "CompositorNodeImage" and n.image == image
-                 and not n.name.startswith(GROUP)), None)
+    return next(
+        (
+            n
+            for n in tree.nodes
+            if n.bl_idname == "CompositorNodeImage" and n.image == image and not n.name.startswith(GROUP)
+        ),
+        None,
+    )
 
 
 def _frames(node: bpy.types.Node, frames: tuple[int, int] | None, like: bpy.types.Node | None) -> None:
     """Frame settings of a sequence node: the plate node's, else file frame N at scene frame N."""
     if like is not None and like.image is not None and like.image.source == "SEQUENCE":
-        node.frame_start, node.frame_offset, node.frame_duration = like.frame_start, like.frame_offset, like.frame_duration
+        node.frame_start, node.frame_offset, node.frame_duration = (
+            like.frame_start,
+            like.frame_offset,
+            like.frame_duration,
+        )
     elif frames is not None:
         first, count = frames
         node.frame_start, node.frame_offset, node.frame_duration = first, first - 1, count
 
 
-def wire(scene: bpy.types.Scene, plate: bpy.types.Image, matte: bpy.types.Image,
-         foreground: bpy.types.Image | None = None, frames: tuple[int, int] | None = None) -> bpy.types.Node:
+def wire(
+    scene: bpy.types.Scene,
+    plate: bpy.types.Image,
+    matte: bpy.types.Image,
+    foreground: bpy.types.Image | None = None,
+    frames: tuple[int, int] | None = None,
+) -> bpy.types.Node:
     """Add (or update) plate → Matte SDK ← matte in the scene's compositor; returns the group node.
 
     The foreground, when given, replaces the plate as the colour. ``frames`` is (first, count) of a

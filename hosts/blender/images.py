@@ -42,8 +42,10 @@ def find(name: str, role: str, required: bool = False) -> bpy.types.Image | None
 
 def _interop(name: str, image: bpy.types.Image) -> str:
     if name not in INTEROP_IDS:
-        raise UserError(f"image {image.name!r} is in colour space {name!r}, which the matte-sdk worker does not "
-                        f"know; use one of {', '.join(INTEROP_IDS)}")
+        raise UserError(
+            f"image {image.name!r} is in colour space {name!r}, which the matte-sdk worker does not "
+            f"know; use one of {', '.join(INTEROP_IDS)}"
+        )
     return INTEROP_IDS[name]
 
 
@@ -86,8 +88,11 @@ def store(name: str, frame: SharedFrame, *, colorspace: str | None = None, opaqu
     ``colorspace`` is set first (None: Non-Color data); ``opaque`` sets alpha to 1.
     """
     image = bpy.data.images.get(name)
-    if image is not None and (tuple(image.size) != (frame.width, frame.height) or not image.is_float
-                              or image.source not in ("GENERATED", "FILE")):
+    if image is not None and (
+        tuple(image.size) != (frame.width, frame.height)
+        or not image.is_float
+        or image.source not in ("GENERATED", "FILE")
+    ):
         bpy.data.images.remove(image)
         image = None
     if image is None:

@@ -3,7 +3,7 @@
 import os
 import re
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 import bpy
 
@@ -23,8 +23,10 @@ def pull_still(op, context, plate, trimap, background, progress: Callable[[dict]
     width, height = images.size(plate)
     for other, role in ((trimap, "trimap"), (background, "clean plate")):
         if other is not None and images.size(other) != (width, height):
-            raise UserError(f"the {role} {other.name!r} is {other.size[0]}×{other.size[1]}, "
-                            f"the plate {plate.name!r} {width}×{height}")
+            raise UserError(
+                f"the {role} {other.name!r} is {other.size[0]}×{other.size[1]}, "
+                f"the plate {plate.name!r} {width}×{height}"
+            )
     colorspace = images.pixel_colorspace(plate)
     if op.foreground and not plate.is_float:
         raise UserError(f"a foreground needs a float plate; {plate.name!r} is 8-bit")
@@ -37,19 +39,33 @@ def pull_still(op, context, plate, trimap, background, progress: Callable[[dict]
         return frames[-1]
 
     try:
-        plate_frame, trimap_frame, background_frame = share(plate, colorspace), share(trimap, None), share(background, None)
+        plate_frame, trimap_frame, background_frame = (
+            share(plate, colorspace),
+            share(trimap, None),
+            share(background, None),
+        )
         outputs = {"alpha": client.SharedFrame(width, height, 4, origin="bottom")}
         if op.foreground:
             outputs["foreground"] = client.SharedFrame(width, height, 4, origin="bottom")
         frames += outputs.values()
         done = worker_link.worker().matte(
-            plate_frame, trimap=trimap_frame, background=background_frame, outputs=outputs,
-            model=bpy.path.abspath(op.model) if op.model else None, device=op.device, on_progress=progress)
+            plate_frame,
+            trimap=trimap_frame,
+            background=background_frame,
+            outputs=outputs,
+            model=bpy.path.abspath(op.model) if op.model else None,
+            device=op.device,
+            on_progress=progress,
+        )
         matte = images.store(f"{plate.name}.matte", outputs["alpha"])
         foreground = None
         if op.foreground:
-            foreground = images.store(f"{plate.name}.foreground", outputs["foreground"],
-                                      colorspace=bpy.data.colorspace.working_space, opaque=True)
+            foreground = images.store(
+                f"{plate.name}.foreground",
+                outputs["foreground"],
+                colorspace=bpy.data.colorspace.working_space,
+                opaque=True,
+            )
     finally:
         for f in frames:
             f.close()
@@ -70,7 +86,9 @@ def _output_dir(op) -> str:
 def pull_sequence(op, context, plate, trimap, background, progress: Callable[[dict], None]) -> str:
     """Matte a frame range of an image sequence into EXR files, loaded back as ``<plate>.matte``."""
     scene = context.scene
-    first, last = (op.frame_start, op.frame_end) if op.frame_end >= op.frame_start else (scene.frame_start, scene.frame_end)
+    first, last = (
+        (op.frame_start, op.frame_end) if op.frame_end >= op.frame_start else (scene.frame_start, scene.frame_end)
+    )
     directory = _output_dir(op)
     pattern = images.sequence_pattern(plate)
     stem = re.sub(r"[._-]*#+.*$", "", os.path.basename(pattern)) or bpy.path.clean_name(plate.name)
@@ -78,10 +96,16 @@ def pull_sequence(op, context, plate, trimap, background, progress: Callable[[di
     if op.foreground:
         outputs["foreground"] = os.path.join(directory, f"{stem}.foreground.####.exr")
     done = worker_link.worker().matte(
-        pattern, trimap=images.file_source(trimap, "trimap"),
-        background=images.file_source(background, "clean plate"), outputs=outputs,
-        colorspace=images.file_colorspace(plate), frames=f"{first}-{last}",
-        model=bpy.path.abspath(op.model) if op.model else None, device=op.device, on_progress=progress)
+        pattern,
+        trimap=images.file_source(trimap, "trimap"),
+        background=images.file_source(background, "clean plate"),
+        outputs=outputs,
+        colorspace=images.file_colorspace(plate),
+        frames=f"{first}-{last}",
+        model=bpy.path.abspath(op.model) if op.model else None,
+        device=op.device,
+        on_progress=progress,
+    )
     first_file = {k: v.replace("####", f"{first:04d}") for k, v in outputs.items()}
     matte = images.load_sequence(f"{plate.name}.matte", first_file["alpha"])
     foreground = None
@@ -102,18 +126,30 @@ class MATTE_SDK_OT_pull_matte(bpy.types.Operator):
 
     image: bpy.props.StringProperty(name="Plate", description="Image datablock holding the plate")
     trimap: bpy.props.StringProperty(name="Trimap", description="Image datablock holding the trimap (0, 0.5, 1)")
-    background: bpy.props.StringProperty(name="Clean plate", description="Image datablock holding the clean background plate")
-    model: bpy.props.StringProperty(name="Model", subtype="FILE_PATH",
-                                    description="Model file (.onnx, .engine); empty: the SDK's default model")
+    background: bpy.props.StringProperty(
+        name="Clean plate", description="Image datablock holding the clean background plate"
+    )
+    model: bpy.props.StringProperty(
+        name="Model", subtype="FILE_PATH", description="Model file (.onnx, .engine); empty: the SDK's default model"
+    )
     device: bpy.props.EnumProperty(name="Device", items=DEVICES, default="auto")
-    foreground: bpy.props.BoolProperty(name="Foreground", description="Also write the straight, decontaminated foreground")
+    foreground: bpy.props.BoolProperty(
+        name="Foreground", description="Also write the straight, decontaminated foreground"
+    )
     frame_start: bpy.props.IntProperty(name="Start", default=1, description="First frame of an image sequence to matte")
-    frame_end: bpy.props.IntProperty(name="End", default=0,
-                                     description="Last frame of an image sequence; below Start: the scene's frame range")
-    directory: bpy.props.StringProperty(name="Directory", subtype="DIR_PATH",
-                                        description="Where matte sequences go (default: //mattes/ next to the blend file)")
-    compositor: bpy.props.BoolProperty(name="Add to Compositor", default=True,
-                                       description="Wire the plate and matte into the scene's compositor through a Matte SDK node")
+    frame_end: bpy.props.IntProperty(
+        name="End", default=0, description="Last frame of an image sequence; below Start: the scene's frame range"
+    )
+    directory: bpy.props.StringProperty(
+        name="Directory",
+        subtype="DIR_PATH",
+        description="Where matte sequences go (default: //mattes/ next to the blend file)",
+    )
+    compositor: bpy.props.BoolProperty(
+        name="Add to Compositor",
+        default=True,
+        description="Wire the plate and matte into the scene's compositor through a Matte SDK node",
+    )
 
     def execute(self, context):
         wm = context.window_manager
@@ -123,8 +159,14 @@ class MATTE_SDK_OT_pull_matte(bpy.types.Operator):
             trimap = images.find(self.trimap, "trimap")
             background = images.find(self.background, "clean plate")
             pull = pull_sequence if plate.source == "SEQUENCE" else pull_still
-            message = pull(self, context, plate, trimap, background,
-                           lambda event: wm.progress_update(int(1000 * event.get("progress", 0))))
+            message = pull(
+                self,
+                context,
+                plate,
+                trimap,
+                background,
+                lambda event: wm.progress_update(int(1000 * event.get("progress", 0))),
+            )
         except (UserError, client.WorkerError) as exc:
             self.report({"ERROR"}, f"Matte SDK: {exc}")
             return {"CANCELLED"}

@@ -11,10 +11,13 @@ class MatteSDKSettings(bpy.types.PropertyGroup):
     plate: bpy.props.PointerProperty(name="Plate", type=bpy.types.Image)
     trimap: bpy.props.PointerProperty(name="Trimap", type=bpy.types.Image)
     background: bpy.props.PointerProperty(name="Clean plate", type=bpy.types.Image)
-    model: bpy.props.StringProperty(name="Model", subtype="FILE_PATH",
-                                    description="Model file (.onnx, .engine); empty: the SDK's default model")
+    model: bpy.props.StringProperty(
+        name="Model", subtype="FILE_PATH", description="Model file (.onnx, .engine); empty: the SDK's default model"
+    )
     device: bpy.props.EnumProperty(name="Device", items=DEVICES, default="auto")
-    foreground: bpy.props.BoolProperty(name="Foreground", description="Also write the straight, decontaminated foreground")
+    foreground: bpy.props.BoolProperty(
+        name="Foreground", description="Also write the straight, decontaminated foreground"
+    )
 
 
 class _MatteSDKPanel:

@@ -30,8 +30,13 @@ def _gpus() -> list[str]:
     if not smi:
         return []
     try:
-        out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in out.splitlines() if line.strip()]
@@ -39,8 +44,8 @@ def _gpus() -> list[str]:
 
 def report() -> dict[str, Any]:
     """Everything ``doctor`` prints, as a dict."""
-    import OpenImageIO as oiio
     import onnxruntime as ort
+    import OpenImageIO as oiio
 
     from ..colour import config
     from ..matter import Matter, default_model
@@ -58,8 +63,10 @@ def report() -> dict[str, Any]:
         "warnings": [],
     }
     if _version("onnxruntime") and _version("onnxruntime-gpu"):
-        info["warnings"].append("both onnxruntime and onnxruntime-gpu are installed: they clash; "
-                                "uninstall both, then install only onnxruntime-gpu")
+        info["warnings"].append(
+            "both onnxruntime and onnxruntime-gpu are installed: they clash; "
+            "uninstall both, then install only onnxruntime-gpu"
+        )
     if problems["cuda"] is None and not info["gpus"]:
         info["warnings"].append("CUDA libraries load but nvidia-smi reports no GPU")
     try:
@@ -87,7 +94,8 @@ def run(args) -> int:
     print(f"GPUs: {', '.join(info['gpus']) or 'none visible'}")
     dm = info["default_model"]
     print(f"default model: {dm['path']}")
-    print(f"  {'error: ' + dm['error'] if 'error' in dm else 'runs on ' + dm['device'] + ' (' + ', '.join(dm['providers']) + ')'}")
+    where = f"error: {dm['error']}" if "error" in dm else f"runs on {dm['device']} ({', '.join(dm['providers'])})"
+    print(f"  {where}")
     for w in info["warnings"]:
         print(f"warning: {w}")
     return 0

@@ -161,7 +161,7 @@ class MethodResult:
 
 def score(preds: list[Source], pairs: list[dict[str, Path]]) -> list[MethodResult]:
     """Evaluate every prediction source over the paired images."""
-    results = [MethodResult(source, name, []) for source, name in zip(preds, _method_names(preds))]
+    results = [MethodResult(source, name, []) for source, name in zip(preds, _method_names(preds), strict=False)]
     for files in pairs:
         gt, trimap = read_alpha(files["--gt"]), read_trimap(files["--trimap"])
         if gt.shape != trimap.shape:
@@ -186,18 +186,20 @@ def _method_names(preds: list[Source]) -> list[str]:
 
 def as_json(results: list[MethodResult], names: list[str]) -> dict:
     """The ``--json`` document: ``{"mean": {...}, "images": [...]}``; several methods: ``{"methods": [...]}``."""
-    documents = [{"mean": r.mean._asdict(),
-                  "images": [{"name": n, **s._asdict()} for n, s in zip(names, r.scores)]} for r in results]
+    documents = [
+        {"mean": r.mean._asdict(), "images": [{"name": n, **s._asdict()} for n, s in zip(names, r.scores, strict=True)]}
+        for r in results
+    ]
     if len(results) == 1:
         return documents[0]
-    return {"methods": [{"name": r.name, "pred": r.source.arg, **d} for r, d in zip(results, documents)]}
+    return {"methods": [{"name": r.name, "pred": r.source.arg, **d} for r, d in zip(results, documents, strict=False)]}
 
 
 def format_table(result: MethodResult, names: list[str]) -> str:
     """Per-image rows and a mean row of one method's scores."""
     width = max(len("mean"), *(len(n) for n in names))
     lines = [f"{'image':<{width}}  {'SAD':>10}  {'MSE':>10}  {'Grad':>10}  {'Conn':>10}"]
-    rows = [*zip(names, result.scores), ("mean", result.mean)]
+    rows = [*zip(names, result.scores, strict=False), ("mean", result.mean)]
     for name, s in rows:
         if name == "mean":
             lines.append("-" * len(lines[0]))
@@ -209,8 +211,14 @@ def load_sample(files: dict[str, Path], name: str, index: int, results: list[Met
     """The pictures of one image for ``--report`` and ``--plot``."""
     preds = [read_alpha(files[_pred_role(k, len(results))]) for k in range(len(results))]
     plate = report.display_plate(read_image(files["--plate"])) if "--plate" in files else None
-    return report.Sample(name, read_trimap(files["--trimap"]), read_alpha(files["--gt"]), preds,
-                         [result.scores[index] for result in results], plate)
+    return report.Sample(
+        name,
+        read_trimap(files["--trimap"]),
+        read_alpha(files["--gt"]),
+        preds,
+        [result.scores[index] for result in results],
+        plate,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -251,18 +259,31 @@ def run(args: argparse.Namespace) -> int:
 @hookimpl
 def register_commands(subparsers) -> None:
     parser = subparsers.add_parser(
-        "eval", help="score predicted alphas: SAD, MSE, Gradient, Connectivity (DIM definitions)",
+        "eval",
+        help="score predicted alphas: SAD, MSE, Gradient, Connectivity (DIM definitions)",
         description="Score predicted alphas against ground truth on the trimap's unknown pixels with the Deep "
-                    "Image Matting definitions: SAD, Gradient and Connectivity divided by 1000, MSE raw. "
-                    "Folders pair files by name; frame patterns (shot.####.exr, shot.%%04d.exr) by frame.")
-    parser.add_argument("--pred", action="extend", nargs="+", required=True, metavar="P",
-                        help="predicted alphas: folder, glob or frame pattern; give several to compare methods")
+        "Image Matting definitions: SAD, Gradient and Connectivity divided by 1000, MSE raw. "
+        "Folders pair files by name; frame patterns (shot.####.exr, shot.%%04d.exr) by frame.",
+    )
+    parser.add_argument(
+        "--pred",
+        action="extend",
+        nargs="+",
+        required=True,
+        metavar="P",
+        help="predicted alphas: folder, glob or frame pattern; give several to compare methods",
+    )
     parser.add_argument("--gt", required=True, metavar="G", help="ground-truth alphas")
     parser.add_argument("--trimap", required=True, metavar="T", help="trimaps (unknown = 128, or 0.5 as float)")
     parser.add_argument("--plate", metavar="I", help="the plates, shown in --report and --plot pictures")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
     parser.add_argument("--report", metavar="FILE", help="write an HTML (.html) or Markdown (.md) report")
     parser.add_argument("--plot", metavar="FILE", help="write a picture (.png, .svg or .pdf)")
-    parser.add_argument("--max-images", type=int, default=16, metavar="N",
-                        help="pictures of at most N images, those with the highest SAD (default 16)")
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        default=16,
+        metavar="N",
+        help="pictures of at most N images, those with the highest SAD (default 16)",
+    )
     parser.set_defaults(func=run)

@@ -34,16 +34,21 @@ def package(args: Any) -> int:
 
 @hookimpl
 def register_commands(subparsers) -> None:
-    p = subparsers.add_parser("hosts", help="host plug-ins: list, package, install (Blender …)",
-                              description="Host plug-ins for Blender and other hosts registered through "
-                                          "the matte_sdk entry-point group.")
+    p = subparsers.add_parser(
+        "hosts",
+        help="host plug-ins: list, package, install (Blender …)",
+        description="Host plug-ins for Blender and other hosts registered through the matte_sdk entry-point group.",
+    )
     sub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
     sub.add_parser("list", help="registered hosts and the installations found").set_defaults(func=list_hosts)
     q = sub.add_parser("install", help="install a host's plug-in into its user folders, enabled")
     q.add_argument("host", metavar="HOST")
-    q.add_argument("--target", metavar="DIR",
-                   help="install under DIR instead of the host's default user folders "
-                        "(Blender: a user-resources folder, as in $BLENDER_USER_RESOURCES)")
+    q.add_argument(
+        "--target",
+        metavar="DIR",
+        help="install under DIR instead of the host's default user folders "
+        "(Blender: a user-resources folder, as in $BLENDER_USER_RESOURCES)",
+    )
     q.set_defaults(func=install)
     q = sub.add_parser("package", help="build a host's installable plug-in file")
     q.add_argument("host", metavar="HOST")

@@ -34,8 +34,11 @@ class ProgressBar:
             if self.live:
                 self.stream.write("\r\033[K")
             if kind == "done":
-                print(f"{', '.join(event['outputs'])}  ({event['seconds']:.2f} s, {event['device']}, "
-                      f"tiles run {event['tiles_run']}, skipped {event['tiles_skipped']})", file=self.stream)
+                print(
+                    f"{', '.join(event['outputs'])}  ({event['seconds']:.2f} s, {event['device']}, "
+                    f"tiles run {event['tiles_run']}, skipped {event['tiles_skipped']})",
+                    file=self.stream,
+                )
             else:
                 label = f"frame {event['frame']}: " if event["frame"] is not None else ""
                 print(f"matte-sdk matte: error: {label}{event['message']}", file=self.stream)
@@ -46,9 +49,17 @@ def _emit_json(event: Event) -> None:
 
 
 def run(args: Any) -> int:
-    job = MatteJob(plate=args.plate, output=args.output, trimap=args.trimap, background=args.background,
-                   foreground=args.foreground, premultiply=args.premultiply, frames=args.frames,
-                   colorspace=args.colorspace, layer=args.layer)
+    job = MatteJob(
+        plate=args.plate,
+        output=args.output,
+        trimap=args.trimap,
+        background=args.background,
+        foreground=args.foreground,
+        premultiply=args.premultiply,
+        frames=args.frames,
+        colorspace=args.colorspace,
+        layer=args.layer,
+    )
     frames = job.check()
     emit = _emit_json if args.json else ProgressBar(len(frames))
     with warnings.catch_warnings(record=True) as caught:
@@ -70,24 +81,38 @@ def run(args: Any) -> int:
 
 @hookimpl
 def register_commands(subparsers) -> None:
-    p = subparsers.add_parser("matte", help="pull an alpha matte (and foreground) from a plate or sequence",
-                              description="Pull an alpha matte from PLATE (a file, or a sequence such as "
-                                          "plate.####.exr / plate.%%04d.exr).")
+    p = subparsers.add_parser(
+        "matte",
+        help="pull an alpha matte (and foreground) from a plate or sequence",
+        description="Pull an alpha matte from PLATE (a file, or a sequence such as plate.####.exr / plate.%%04d.exr).",
+    )
     p.add_argument("plate", metavar="PLATE")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="alpha: EXR float channel A (RGBA premultiplied with --premultiply); PNG/TIFF 16-bit grey")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="alpha: EXR float channel A (RGBA premultiplied with --premultiply); PNG/TIFF 16-bit grey",
+    )
     p.add_argument("--trimap", metavar="T", help="trimap: 0/128/255 or 0/0.5/1")
     p.add_argument("--background", metavar="B", help="clean background plate, for models that take one")
     p.add_argument("--model", metavar="M", help="engine file (.onnx, .engine); default: the embedded model")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="cuda/tensorrt fail if that provider is not really active; auto says when it uses the CPU")
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="cuda/tensorrt fail if that provider is not really active; auto says when it uses the CPU",
+    )
     p.add_argument("--tile", type=int, metavar="N", help="tile size in pixels (0: whole frame; default: the model's)")
     p.add_argument("--batch", type=int, default=1, metavar="N", help="tiles per inference batch (default 1)")
     p.add_argument("--foreground", metavar="FG", help="also write the straight (decontaminated) foreground")
     p.add_argument("--premultiply", action="store_true", help="write the premultiplied RGBA plate instead of alpha")
     p.add_argument("--frames", metavar="A-B", help="frame range of a sequence (default: the frames on disk)")
-    p.add_argument("--colorspace", metavar="CS",
-                   help="colour space of the plate (OCIO name; default lin_rec709 for float files, srgb_tx for 8/16-bit)")
+    p.add_argument(
+        "--colorspace",
+        metavar="CS",
+        help="colour space of the plate (OCIO name; default lin_rec709 for float files, srgb_tx for 8/16-bit)",
+    )
     p.add_argument("--layer", metavar="NAME", help="EXR layer holding the plate (beauty for beauty.R/G/B)")
     p.add_argument("--json", action="store_true", help="newline-delimited JSON events on stdout")
     p.set_defaults(func=run)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class Engine(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def open(cls, path: Path, device: str = "auto", **options: Any) -> "Engine":
+    def open(cls, path: Path, device: str = "auto", **options: Any) -> Engine:
         """Load ``path`` on ``device``; raise :class:`~matte_sdk.errors.DeviceError` if it can't really run there."""
 
     @abc.abstractmethod

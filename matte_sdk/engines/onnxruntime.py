@@ -13,8 +13,9 @@ import functools
 import io
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import onnx
@@ -75,8 +76,11 @@ def read_spec(path: Path) -> tuple[ModelSpec, onnx.ModelProto]:
     props = {p.key: p.value for p in model.metadata_props}
     spec = ModelSpec.from_json(props.get(CONTRACT_KEY), source=str(path))
     initializers = {i.name for i in model.graph.initializer}
-    spec.check_graph([i.name for i in model.graph.input if i.name not in initializers],
-                     [o.name for o in model.graph.output], source=str(path))
+    spec.check_graph(
+        [i.name for i in model.graph.input if i.name not in initializers],
+        [o.name for o in model.graph.output],
+        source=str(path),
+    )
     return spec, model
 
 
@@ -104,7 +108,8 @@ def trt_provider_options(spec: ModelSpec, model: onnx.ModelProto, tile: int | No
         prof = profile(spec, tile=tile or spec.tile, max_size=spec.max_size or spec.tile, max_batch=batch)
         for k, key in enumerate(("min", "opt", "max")):
             options[f"trt_profile_{key}_shapes"] = ",".join(
-                f"{name}:{'x'.join(map(str, shapes[k]))}" for name, shapes in prof.shapes.items())
+                f"{name}:{'x'.join(map(str, shapes[k]))}" for name, shapes in prof.shapes.items()
+            )
     return options
 
 
@@ -123,8 +128,17 @@ class OnnxRuntimeEngine(Engine):
         self._outputs = [o.name for o in session.get_outputs()]
 
     @classmethod
-    def open(cls, path: Path, device: str = "auto", *, tile: int | None = None, batch: int = 1, threads: int = 0,
-             trt_options: Mapping[str, Any] | None = None, **_: Any) -> "OnnxRuntimeEngine":
+    def open(
+        cls,
+        path: Path,
+        device: str = "auto",
+        *,
+        tile: int | None = None,
+        batch: int = 1,
+        threads: int = 0,
+        trt_options: Mapping[str, Any] | None = None,
+        **_: Any,
+    ) -> OnnxRuntimeEngine:
         """Open ``path``; ``tile``/``batch`` shape the TensorRT profile, ``trt_options`` override its options."""
         ort = _ort()
         spec, model = read_spec(path)
@@ -135,7 +149,9 @@ class OnnxRuntimeEngine(Engine):
         providers: list[Any] = []
         for d in usable:
             if d == "tensorrt":
-                providers.append((PROVIDERS[d], {**trt_provider_options(spec, model, tile, batch), **(trt_options or {})}))
+                providers.append(
+                    (PROVIDERS[d], {**trt_provider_options(spec, model, tile, batch), **(trt_options or {})})
+                )
             else:
                 providers.append(PROVIDERS[d])
         if "cpu" not in usable:
@@ -149,8 +165,10 @@ class OnnxRuntimeEngine(Engine):
             raise ModelContractError(f"{path}: ONNX Runtime could not load the model: {exc}") from None
         engine = cls(session, spec, _fixed_batch(model, spec))
         if device != "auto" and engine.device != device:
-            raise DeviceError(f"{path}: --device {device} asked for, but ONNX Runtime is running on "
-                              f"{engine.providers[0]} (providers {', '.join(engine.providers)})")
+            raise DeviceError(
+                f"{path}: --device {device} asked for, but ONNX Runtime is running on "
+                f"{engine.providers[0]} (providers {', '.join(engine.providers)})"
+            )
         if device == "auto" and engine.device == "cpu":
             reasons = "; ".join(f"{d}: {provider_problem(d)}" for d in ("tensorrt", "cuda"))
             warnings.warn(f"device auto: running on the CPU ({reasons})", RuntimeWarning, stacklevel=2)
@@ -158,7 +176,7 @@ class OnnxRuntimeEngine(Engine):
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = self.session.run(self._outputs, dict(feeds))
-        return dict(zip(self._outputs, values))
+        return dict(zip(self._outputs, values, strict=False))
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "providers": self.providers}

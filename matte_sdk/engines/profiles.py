@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..contract import ModelSpec
 from ..errors import ModelContractError
@@ -45,8 +45,14 @@ class Profile:
         return all(not outside(shapes[n], low, high) for n, (low, _, high) in self.shapes.items())
 
 
-def profile(spec: ModelSpec, *, tile: int, max_size: int, max_batch: int,
-            states: Mapping[str, tuple[int, float, float]] | None = None) -> Profile:
+def profile(
+    spec: ModelSpec,
+    *,
+    tile: int,
+    max_size: int,
+    max_batch: int,
+    states: Mapping[str, tuple[int, float, float]] | None = None,
+) -> Profile:
     """The optimisation profile covering ``Matter``'s inputs for ``spec`` (see module docstring)."""
     m = spec.size_multiple
     low = _up(max(spec.min_size, 1), m)
@@ -66,9 +72,11 @@ def profile(spec: ModelSpec, *, tile: int, max_size: int, max_batch: int,
         elif i.role == "state":
             c, sh, sw = (states or {})[i.name]
             first = (1, c, math.ceil(low / sh), math.ceil(low / sw))
-            shapes[i.name] = (tuple(min(a, b) for a, b in zip(i.initial, first)),
-                              (1, c, math.ceil(opt[0] / sh), math.ceil(opt[1] / sw)),
-                              (max_batch, c, math.ceil(high / sh) + 1, math.ceil(high / sw) + 1))
+            shapes[i.name] = (
+                tuple(min(a, b) for a, b in zip(i.initial, first, strict=False)),
+                (1, c, math.ceil(opt[0] / sh), math.ceil(opt[1] / sw)),
+                (max_batch, c, math.ceil(high / sh) + 1, math.ceil(high / sw) + 1),
+            )
         else:
             raise ModelContractError(f"TensorRT profile: scalar input {i.name} must be frozen before building")
     return Profile(shapes)
@@ -76,10 +84,13 @@ def profile(spec: ModelSpec, *, tile: int, max_size: int, max_batch: int,
 
 def outside(shape: Sequence[int], low: Sequence[int], high: Sequence[int]) -> bool:
     """Whether ``shape`` falls outside the profile range [low, high] in any dimension."""
-    return len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high))
+    return len(shape) != len(low) or any(not lo <= s <= hi for s, lo, hi in zip(shape, low, high, strict=False))
 
 
 def cache_dir() -> Path:
     """Where built TensorRT engines are kept (``$MATTE_SDK_CACHE``, else the XDG cache folder)."""
-    root = os.environ.get("MATTE_SDK_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matte-sdk"
+    root = (
+        os.environ.get("MATTE_SDK_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matte-sdk"
+    )
     return Path(root) / "tensorrt"

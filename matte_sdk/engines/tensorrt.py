@@ -16,16 +16,17 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..contract import ModelSpec
 from ..errors import DeviceError, InputError, ModelContractError
 from ..hookspecs import hookimpl
-from .profiles import outside
 from .base import Engine
+from .profiles import outside
 
 _CU_ATTR_CC_MAJOR, _CU_ATTR_CC_MINOR = 75, 76  # CUdevice_attribute values in cuda.h
 
@@ -40,8 +41,10 @@ def read_sidecar(engine: Path) -> ModelSpec:
     """The engine's description from its side-car; errors name the file."""
     side = sidecar_path(engine)
     if not side.is_file():
-        raise ModelContractError(f"{engine}: no side-car description {side.name} next to the engine "
-                                 f"(engines built by `matte-sdk convert --engine tensorrt` have one)")
+        raise ModelContractError(
+            f"{engine}: no side-car description {side.name} next to the engine "
+            f"(engines built by `matte-sdk convert --engine tensorrt` have one)"
+        )
     return ModelSpec.from_json(side.read_text(encoding="utf-8"), source=str(side))
 
 
@@ -60,9 +63,11 @@ def compute_capability(device: int = 0) -> str | None:
     if lib is None:
         return None
     handle, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
-    if (lib.cuDeviceGet(ctypes.byref(handle), device)
-            or lib.cuDeviceGetAttribute(ctypes.byref(major), _CU_ATTR_CC_MAJOR, handle)
-            or lib.cuDeviceGetAttribute(ctypes.byref(minor), _CU_ATTR_CC_MINOR, handle)):
+    if (
+        lib.cuDeviceGet(ctypes.byref(handle), device)
+        or lib.cuDeviceGetAttribute(ctypes.byref(major), _CU_ATTR_CC_MAJOR, handle)
+        or lib.cuDeviceGetAttribute(ctypes.byref(minor), _CU_ATTR_CC_MINOR, handle)
+    ):
         return None
     return f"{major.value}.{minor.value}"
 
@@ -72,8 +77,10 @@ def tensorrt_problem() -> str | None:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        return ("the tensorrt Python package is not installed (it comes from NVIDIA's package index: "
-                "pip install tensorrt-cu12 --extra-index-url https://pypi.nvidia.com)")
+        return (
+            "the tensorrt Python package is not installed (it comes from NVIDIA's package index: "
+            "pip install tensorrt-cu12 --extra-index-url https://pypi.nvidia.com)"
+        )
     if compute_capability() is None:
         return "no NVIDIA GPU is visible (libcuda missing or no device)"
     return None
@@ -83,11 +90,15 @@ def check_build(spec: ModelSpec, trt_version: str, capability: str | None, sourc
     """Refuse an engine built for another TensorRT version or GPU generation, before deserialising it."""
     built = spec.provenance.get("tensorrt", {})
     if built.get("version") and built["version"] != trt_version:
-        raise DeviceError(f"{source}: built with TensorRT {built['version']}, this is TensorRT {trt_version}; "
-                          f"rebuild it with `matte-sdk convert --engine tensorrt`")
+        raise DeviceError(
+            f"{source}: built with TensorRT {built['version']}, this is TensorRT {trt_version}; "
+            f"rebuild it with `matte-sdk convert --engine tensorrt`"
+        )
     if built.get("compute_capability") and capability and built["compute_capability"] != capability:
-        raise DeviceError(f"{source}: built for GPU compute capability {built['compute_capability']}, this GPU "
-                          f"is {capability}; rebuild it on this machine")
+        raise DeviceError(
+            f"{source}: built for GPU compute capability {built['compute_capability']}, this GPU "
+            f"is {capability}; rebuild it on this machine"
+        )
 
 
 class TensorRTEngine(Engine):
@@ -115,22 +126,26 @@ class TensorRTEngine(Engine):
         self.max_batch = self.profile[first][2][0]
 
     @classmethod
-    def open(cls, path: Path, device: str = "auto", **_: Any) -> "TensorRTEngine":
+    def open(cls, path: Path, device: str = "auto", **_: Any) -> TensorRTEngine:
         if device not in ("auto", "tensorrt"):
-            raise DeviceError(f"{path}: a TensorRT engine runs only with TensorRT, not on --device {device} "
-                              f"(convert to .onnx for {device})")
+            raise DeviceError(
+                f"{path}: a TensorRT engine runs only with TensorRT, not on --device {device} "
+                f"(convert to .onnx for {device})"
+            )
         spec = read_sidecar(path)
         return cls.from_bytes(path.read_bytes(), spec, str(path))
 
     @classmethod
-    def from_bytes(cls, data: bytes, spec: ModelSpec, source: str = "engine") -> "TensorRTEngine":
+    def from_bytes(cls, data: bytes, spec: ModelSpec, source: str = "engine") -> TensorRTEngine:
         """Deserialise an engine held in memory (``source`` names it in errors)."""
         if problem := tensorrt_problem():
             raise DeviceError(f"{source}: cannot run a TensorRT engine: {problem}")
         from .onnxruntime import provider_problem
 
         if cuda := provider_problem("cuda"):
-            raise DeviceError(f"{source}: the runner allocates GPU buffers through ONNX Runtime's CUDA provider: {cuda}")
+            raise DeviceError(
+                f"{source}: the runner allocates GPU buffers through ONNX Runtime's CUDA provider: {cuda}"
+            )
         import tensorrt as trt
 
         check_build(spec, trt.__version__, compute_capability(), source)
@@ -150,8 +165,10 @@ class TensorRTEngine(Engine):
             array = np.ascontiguousarray(feeds[name], dtype=dtype)
             low, _, high = self.profile[name]
             if outside(array.shape, low, high):
-                raise InputError(f"{self.source}: input {name} has shape {list(array.shape)}, outside the engine's "
-                                 f"profile {list(low)}…{list(high)} (use a smaller tile or batch, or rebuild)")
+                raise InputError(
+                    f"{self.source}: input {name} has shape {list(array.shape)}, outside the engine's "
+                    f"profile {list(low)}…{list(high)} (use a smaller tile or batch, or rebuild)"
+                )
             self.context.set_input_shape(name, array.shape)
             buffer = ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0)
             self.context.set_tensor_address(name, buffer.data_ptr())
@@ -169,8 +186,11 @@ class TensorRTEngine(Engine):
 
     def describe(self) -> dict[str, Any]:
         built = self.spec.provenance.get("tensorrt", {})
-        return {**super().describe(), "tensorrt": {k: built.get(k) for k in ("version", "precision", "compute_capability")},
-                "profile": json.loads(json.dumps(self.profile))}
+        return {
+            **super().describe(),
+            "tensorrt": {k: built.get(k) for k in ("version", "precision", "compute_capability")},
+            "profile": json.loads(json.dumps(self.profile)),
+        }
 
 
 @hookimpl

@@ -1,10 +1,10 @@
 """How well the colour prior predicts known colours it is not shown: input statistics, no ground truth.
 
-    python -m matte_sdk_converters.training.colourstats [--photos DIR [--trimap trimap1]]
+    python -m matte_sdk_training.colourstats [--photos DIR [--trimap trimap1]]
         [--count 24] [--size 640] [--max-reach 140] [--gaps] [--photo] [--ring 24]
 
 For each image, the known pixels within ``--ring`` px of the trimap's unknown band are hidden (marked
-unknown), :func:`~matte_sdk_converters.archs.mattenet.colour_prior` runs, and on those pixels it reports
+unknown), :func:`~matte_sdk_training.mattenet.colour_prior` runs, and on those pixels it reports
 ``|alpha_hat − truth|`` (truth 0 for hidden background, 1 for hidden foreground) and the prior's
 confidence factor ``exp(−residual² / σ²)``. Only the image and its trimap are used, so photographs may be
 measured as freely as generated data: this is what the generator's ``photo`` option was set by.
@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..archs import mattenet
-from . import heldout
+from . import heldout, mattenet
 from .train import padded_input
 
 
@@ -47,8 +46,10 @@ def summary(label: str, rings: list[dict[str, tuple[np.ndarray, np.ndarray]]]) -
         err = np.concatenate([r[name][0] for r in rings])
         conf = np.concatenate([r[name][1] for r in rings])
         p50, p75, p90 = np.percentile(err, (50, 75, 90))
-        rows.append(f"| {label} | {name} | {p50:.3f} | {p75:.3f} | {p90:.3f} | {np.median(conf):.1e} | "
-                    f"{np.mean(conf < 1e-3):.2f} |")
+        rows.append(
+            f"| {label} | {name} | {p50:.3f} | {p75:.3f} | {p90:.3f} | {np.median(conf):.1e} | "
+            f"{np.mean(conf < 1e-3):.2f} |"
+        )
     return "\n".join(rows)
 
 
@@ -59,8 +60,9 @@ def _photographs(folder: Path, trimap: str) -> list[tuple[np.ndarray, np.ndarray
     pairs = []
     for path in sorted((folder / "image").glob("*.png")):
         tri = folder / trimap / path.name
-        pairs.append((read_image(path).pixels[..., :3].astype(np.float32),
-                      trimaps.normalise(read_image(tri).pixels, str(tri))))
+        pairs.append(
+            (read_image(path).pixels[..., :3].astype(np.float32), trimaps.normalise(read_image(tri).pixels, str(tri)))
+        )
     return pairs
 
 
@@ -75,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo", action="store_true", help="the generator's photo option")
     ap.add_argument("--ring", type=int, default=24)
     args = ap.parse_args(argv)
-    print("| images | hidden | err p50 | p75 | p90 | confidence p50 | confidence < 1e-3 |\n|---|---|---|---|---|---|---|")
+    print(
+        "| images | hidden | err p50 | p75 | p90 | confidence p50 | confidence < 1e-3 |\n|---|---|---|---|---|---|---|"
+    )
     if args.photos:
         pairs = _photographs(args.photos, args.trimap)
         print(summary(f"{args.photos.name} {args.trimap}", [hidden_ring(i, t, args.ring) for i, t in pairs]))

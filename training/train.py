@@ -1,6 +1,6 @@
 """Train MatteNet on procedural composites (:mod:`.synth`), resumably, on CPU.
 
-    python -m matte_sdk_converters.training.train [--config converters/training/config.json]
+    python -m matte_sdk_training.train [--config training/recipes/stage1.json]
         [--run runs/mattenet-w8] [--resume] [--max-steps N]
 
 A separate process generates samples in seed order (sample ``i`` is ``synth.generate(seed*10**8 + i)``,
@@ -36,10 +36,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..archs.mattenet import IMAGENET_MEAN, IMAGENET_STD, MatteNet, known_override
 from . import synth
+from .mattenet import IMAGENET_MEAN, IMAGENET_STD, MatteNet, known_override
 
-DEFAULT_CONFIG = Path(__file__).with_name("config.json")
+DEFAULT_CONFIG = Path(__file__).parent / "recipes" / "stage1.json"
 
 
 def network_input(image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
@@ -63,12 +63,18 @@ def sample_seed(seed: int, index: int) -> int:
 
 def _pack(s: synth.Sample) -> dict[str, np.ndarray]:
     """Compact storage: 8-bit image and trimap, float16 alpha and colours."""
-    return {"image": np.round(s.image * 255).astype(np.uint8), "trimap": np.round(s.trimap * 2).astype(np.uint8),
-            "alpha": s.alpha.astype(np.float16), "fg": s.fg.astype(np.float16), "bg": s.bg.astype(np.float16)}
+    return {
+        "image": np.round(s.image * 255).astype(np.uint8),
+        "trimap": np.round(s.trimap * 2).astype(np.uint8),
+        "alpha": s.alpha.astype(np.float16),
+        "fg": s.fg.astype(np.float16),
+        "bg": s.bg.astype(np.float16),
+    }
 
 
-def training_sample(seed: int, index: int, size: int, max_reach: float | None = None,
-                    generator: dict | None = None) -> synth.Sample:
+def training_sample(
+    seed: int, index: int, size: int, max_reach: float | None = None, generator: dict | None = None
+) -> synth.Sample:
     """Sample ``index`` of a recipe: ``synth.generate(sample_seed(seed, index), size, **generator)``, or
     with ``max_reach``, the first of that seed and its retries (``+ k·10**12``) whose trimap's
     :func:`~.synth.unknown_reach` is at most ``max_reach`` px. Deterministic per index, so a resumed run
@@ -81,12 +87,13 @@ def training_sample(seed: int, index: int, size: int, max_reach: float | None = 
     return sample
 
 
-def _producer(cfg: dict, start: int, queue: "mp.Queue") -> None:
+def _producer(cfg: dict, start: int, queue: mp.Queue) -> None:
     os.nice(5)  # the training step has priority over generation
     torch.set_num_threads(1)
     for index in itertools.count(start):
-        sample = training_sample(cfg["seed"], index, cfg["sample_size"], cfg.get("max_unknown_reach"),
-                                 cfg.get("generator"))
+        sample = training_sample(
+            cfg["seed"], index, cfg["sample_size"], cfg.get("max_unknown_reach"), cfg.get("generator")
+        )
         queue.put((index, _pack(sample)))
 
 
@@ -102,15 +109,14 @@ class Buffer:
 
     def batch(self, picks: list[int], turns: list[int], flips: list[bool]) -> dict[str, torch.Tensor]:
         out: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "trimap", "alpha", "fg", "bg")}
-        for i, k, f in zip(picks, turns, flips):
+        for i, k, f in zip(picks, turns, flips, strict=False):
             slot = self.slots[i]
             for key in out:
                 a = slot[key]
                 a = a[..., None] if a.ndim == 2 else a
                 a = np.rot90(a, k)
                 out[key].append(a[:, ::-1] if f else a)
-        t = {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))).permute(0, 3, 1, 2).float()
-             for k, v in out.items()}
+        t = {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))).permute(0, 3, 1, 2).float() for k, v in out.items()}
         t["image"] /= 255
         t["trimap"] /= 2
         return t
@@ -160,9 +166,15 @@ def _save(path: Path, state: dict) -> None:
 
 def model_kwargs(cfg: dict) -> dict:
     """MatteNet's constructor arguments for a recipe (runs from before ``prior_spread`` existed had none)."""
-    return {"width": cfg["width"], "prior_spread": cfg.get("prior_spread", 0), "propagation": cfg.get("propagation"),
-            "detail": cfg.get("detail", False), "trust": cfg.get("trust", False), "refine": cfg.get("refine", 0),
-            "head": cfg.get("head", True)}
+    return {
+        "width": cfg["width"],
+        "prior_spread": cfg.get("prior_spread", 0),
+        "propagation": cfg.get("propagation"),
+        "detail": cfg.get("detail", False),
+        "trust": cfg.get("trust", False),
+        "refine": cfg.get("refine", 0),
+        "head": cfg.get("head", True),
+    }
 
 
 def load_checkpoint(path: str | Path, ema: bool = True) -> MatteNet:
@@ -218,14 +230,16 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     last = run / "last.pt"
     resuming = resume and last.exists()
     if cfg.get("init") and not resuming:  # a later stage of a recipe starts from an earlier stage's EMA
-        init_weights(model, torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"],
-                     cfg.get("init_reset", []))
+        init_weights(
+            model, torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"], cfg.get("init_reset", [])
+        )
     if cfg.get("train_only"):
         freeze_except(model, cfg["train_only"])
     ema = copy.deepcopy(model)
     estimates = capture_estimates(model) if "estimate" in cfg["loss_weights"] else None
-    opt = torch.optim.AdamW(param_groups(model, cfg.get("lr_multipliers", {})), lr=cfg["lr"],
-                            weight_decay=cfg["weight_decay"])
+    opt = torch.optim.AdamW(
+        param_groups(model, cfg.get("lr_multipliers", {})), lr=cfg["lr"], weight_decay=cfg["weight_decay"]
+    )
     step = 0
     if resuming:
         state = torch.load(last, map_location="cpu", weights_only=True)
@@ -239,8 +253,7 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
     consumed = cap + step * fresh  # sample indices used so far
     buf = Buffer(cap)
     queue: mp.Queue = mp.get_context("fork").Queue(maxsize=2 * cap)
-    producer = mp.get_context("fork").Process(
-        target=_producer, args=(cfg, consumed - cap, queue), daemon=True)
+    producer = mp.get_context("fork").Process(target=_producer, args=(cfg, consumed - cap, queue), daemon=True)
     producer.start()
     for _ in range(cap):  # (re)build the buffer from the last `cap` sample indices
         buf.put(*queue.get())
@@ -268,9 +281,9 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         opt.step()
         with torch.no_grad():
             d = min(cfg["ema_decay"], (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=False):
                 pe.lerp_(pm, 1 - d)
-            for be, bm in zip(ema.buffers(), model.buffers()):
+            for be, bm in zip(ema.buffers(), model.buffers(), strict=False):
                 be.copy_(bm)
         step += 1
         for k, v in parts.items():
@@ -278,19 +291,28 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         counted += 1
         if step % cfg["log_every_steps"] == 0:
             rate = counted * cfg["batch"] / (time.time() - t0)
-            log.write(f"step {step} lr {learning_rate(cfg, step):.2e} "
-                      + " ".join(f"{k} {v / counted:.4f}" for k, v in running.items())
-                      + f" samples/s {rate:.1f} {time.strftime('%H:%M:%S')}\n")
+            log.write(
+                f"step {step} lr {learning_rate(cfg, step):.2e} "
+                + " ".join(f"{k} {v / counted:.4f}" for k, v in running.items())
+                + f" samples/s {rate:.1f} {time.strftime('%H:%M:%S')}\n"
+            )
             running, counted, t0 = {}, 0, time.time()
         state = None
         if time.time() - saved_at > cfg["checkpoint_every_s"] or step == stop:
-            state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                     "step": step, "config": cfg}
+            state = {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "config": cfg,
+            }
             _save(last, state)
             saved_at = time.time()
         if step % cfg["snapshot_every_steps"] == 0:
-            _save(run / f"step-{step}.pt", {"ema": ema.state_dict(), "model": model.state_dict(),
-                                            "step": step, "config": cfg})
+            _save(
+                run / f"step-{step}.pt",
+                {"ema": ema.state_dict(), "model": model.state_dict(), "step": step, "config": cfg},
+            )
     producer.terminate()
     log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} stopped at step {step}\n")
 

@@ -1,7 +1,7 @@
 """Score a MatteNet checkpoint (or an exported model) on the alphamatting split with benchmarks/quality.py.
 
-    python -m matte_sdk_converters.training.evaluate runs/mattenet-w8/last.pt [--data DIR] [--limit N]
-    python -m matte_sdk_converters.training.evaluate matte_sdk/models/default.onnx
+    python -m matte_sdk_training.evaluate runs/mattenet-w8/last.pt [--data DIR] [--limit N]
+    python -m matte_sdk_training.evaluate matte_sdk/models/default.onnx
 
 A checkpoint is first shipped to a temporary ONNX file exactly as :mod:`.export` ships it, so what is
 scored is what would ship; scoring is the team's quality benchmark (full resolution through ``Matter``
@@ -27,9 +27,33 @@ QUALITY = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
 
 #: Means over the 14 images from the data's SOURCE.md (pymatting 1.1.16, predictions rounded to 8 bits).
 PUBLISHED = [
-    {"trimap": "trimap1", "method": "closed-form (published)", "sad": 4.63, "mse": 20.0e-3, "grad": 9.64, "conn": 4.26, "seconds": 1.7},
-    {"trimap": "trimap1", "method": "KNN (published)", "sad": 4.57, "mse": 16.6e-3, "grad": 6.54, "conn": 4.08, "seconds": 10.5},
-    {"trimap": "trimap2", "method": "closed-form (published)", "sad": 6.39, "mse": 19.3e-3, "grad": 11.9, "conn": 5.87, "seconds": 1.7},
+    {
+        "trimap": "trimap1",
+        "method": "closed-form (published)",
+        "sad": 4.63,
+        "mse": 20.0e-3,
+        "grad": 9.64,
+        "conn": 4.26,
+        "seconds": 1.7,
+    },
+    {
+        "trimap": "trimap1",
+        "method": "KNN (published)",
+        "sad": 4.57,
+        "mse": 16.6e-3,
+        "grad": 6.54,
+        "conn": 4.08,
+        "seconds": 10.5,
+    },
+    {
+        "trimap": "trimap2",
+        "method": "closed-form (published)",
+        "sad": 6.39,
+        "mse": 19.3e-3,
+        "grad": 11.9,
+        "conn": 5.87,
+        "seconds": 1.7,
+    },
 ]
 
 
@@ -46,8 +70,9 @@ def score(model: Path, data: Path | None = None, limit: int | None = None, weigh
         if model.suffix == ".pt":
             model = export(model, Path(tmp) / "model.onnx", None, weights=weights)[0]
         method = quality["model_method"](str(model), "cpu")
-        return quality["benchmark"](data or quality["DEFAULT_DATA"], [method], ["trimap1", "trimap2"], limit,
-                                    log=io.StringIO())
+        return quality["benchmark"](
+            data or quality["DEFAULT_DATA"], [method], ["trimap1", "trimap2"], limit, log=io.StringIO()
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

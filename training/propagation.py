@@ -34,7 +34,7 @@ OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """``out[i] = x[i − (dy, dx)]`` for |dy|, |dx| ≤ 2, zero where that falls outside the image."""
     p = F.pad(x, (2, 2, 2, 2))
-    return p[..., 2 - dy:p.shape[-2] - 2 - dy, 2 - dx:p.shape[-1] - 2 - dx]
+    return p[..., 2 - dy : p.shape[-2] - 2 - dy, 2 - dx : p.shape[-1] - 2 - dx]
 
 
 def _box3(x: torch.Tensor) -> torch.Tensor:
@@ -58,15 +58,21 @@ def _sym3_apply(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     m00, m01, m02 = m[:, 0:1], m[:, 1:2], m[:, 2:3]
     m11, m12, m22 = m[:, 3:4], m[:, 4:5], m[:, 5:6]
     v0, v1, v2 = v[:, 0:1], v[:, 1:2], v[:, 2:3]
-    return torch.cat([m00 * v0 + m01 * v1 + m02 * v2, m01 * v0 + m11 * v1 + m12 * v2,
-                      m02 * v0 + m12 * v1 + m22 * v2], 1)
+    return torch.cat(
+        [m00 * v0 + m01 * v1 + m02 * v2, m01 * v0 + m11 * v1 + m12 * v2, m02 * v0 + m12 * v1 + m22 * v2], 1
+    )
 
 
 def _sym3(pairs) -> torch.Tensor:
     """``Σ x_i y_j`` for the six (i ≤ j) channel pairs over the N×3×H×W tensor pairs yielded by ``pairs()``,
     as N×6×H×W."""
-    return torch.cat([sum(x[:, i:i + 1] * y[:, j:j + 1] for x, y in pairs())
-                      for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))], 1)
+    return torch.cat(
+        [
+            sum(x[:, i : i + 1] * y[:, j : j + 1] for x, y in pairs())
+            for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+        ],
+        1,
+    )
 
 
 #: The Laplacian's 25-point stencil: offsets (dy, dx) over a 5×5 neighbourhood, row-major.
@@ -92,9 +98,16 @@ def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (u * v).sum((1, 2, 3), keepdim=True)
 
 
-def _conjugate_gradient(stencil: torch.Tensor, kernels: tuple[torch.Tensor, torch.Tensor], rhs: torch.Tensor,
-                        x: torch.Tensor, inv_diagonal: torch.Tensor, steps: int, tiny: float,
-                        resolution: float) -> torch.Tensor:
+def _conjugate_gradient(
+    stencil: torch.Tensor,
+    kernels: tuple[torch.Tensor, torch.Tensor],
+    rhs: torch.Tensor,
+    x: torch.Tensor,
+    inv_diagonal: torch.Tensor,
+    steps: int,
+    tiny: float,
+    resolution: float,
+) -> torch.Tensor:
     """Jacobi-preconditioned CG on the system whose rows ``stencil`` holds, each image of the batch on its
     own. A loop TorchScript keeps, so the ONNX graph holds one ``Loop`` rather than ``steps`` unrolled copies.
 
@@ -145,11 +158,11 @@ class MattingLaplacian:
         mean = sum(colours) / n
         centred = [c - mean for c in colours]
         regulariser = image.new_tensor([eps / n, 0, 0, eps / n, 0, eps / n]).view(1, 6, 1, 1)
-        inv_cov = _sym3_inverse(_sym3(lambda: zip(centred, centred)) / n + regulariser)
+        inv_cov = _sym3_inverse(_sym3(lambda: zip(centred, centred, strict=False)) / n + regulariser)
         spread = [_sym3_apply(inv_cov, c) for c in centred]
         # Window k couples its pixels k + o_a and k + o_b with −(1 + c_a·Δ⁻¹c_b)/9 (a ≠ b): the entry of
         # pixel k + o_a at offset o_b − o_a. Half the offsets are formed; the other half mirror them.
-        half = {d: [] for d in STENCIL[CENTRE + 1:]}
+        half = {d: [] for d in STENCIL[CENTRE + 1 :]}
         for a, (ay, ax) in enumerate(OFFSETS):
             for b, (by, bx) in enumerate(OFFSETS):
                 if (by - ay, bx - ax) in half:
@@ -163,7 +176,7 @@ class MattingLaplacian:
     @property
     def diagonal(self) -> torch.Tensor:
         """``L``'s diagonal, N×1×H×W."""
-        return self.stencil[:, CENTRE:CENTRE + 1]
+        return self.stencil[:, CENTRE : CENTRE + 1]
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         """``L p`` for N×1×H×W ``p``."""
@@ -174,10 +187,11 @@ class MattingLaplacian:
         from ``x``, for each image of the batch on its own (in the stencil's dtype)."""
         dtype = self.stencil.dtype
         diagonal = self.diagonal + weight.to(dtype)
-        system = torch.cat([self.stencil[:, :CENTRE], diagonal, self.stencil[:, CENTRE + 1:]], 1)
+        system = torch.cat([self.stencil[:, :CENTRE], diagonal, self.stencil[:, CENTRE + 1 :]], 1)
         info = torch.finfo(dtype)
-        return _conjugate_gradient(system, _kernels(system), rhs.to(dtype), x.to(dtype), 1 / diagonal, steps,
-                                   info.tiny, info.eps ** 2)
+        return _conjugate_gradient(
+            system, _kernels(system), rhs.to(dtype), x.to(dtype), 1 / diagonal, steps, info.tiny, info.eps**2
+        )
 
 
 def guided_coefficients(image: torch.Tensor, p: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,14 +218,21 @@ class Propagation(nn.Module):
     pixels; ``transfer_eps``: the guided transfer's regulariser.
     """
 
-    def __init__(self, scale: int = 4, steps: int = 100, eps: float = 1e-7, known_weight: float = 100.0,
-                 transfer_eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        scale: int = 4,
+        steps: int = 100,
+        eps: float = 1e-7,
+        known_weight: float = 100.0,
+        transfer_eps: float = 1e-5,
+    ) -> None:
         super().__init__()
         self.scale, self.steps, self.eps = scale, steps, eps
         self.known_weight, self.transfer_eps = known_weight, transfer_eps
 
-    def forward(self, rgb: torch.Tensor, trimap: torch.Tensor, data: torch.Tensor,
-                 confidence: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, rgb: torch.Tensor, trimap: torch.Tensor, data: torch.Tensor, confidence: torch.Tensor
+    ) -> torch.Tensor:
         """Alpha (N×1×H×W, unclamped) from colours ``rgb`` (N×3×H×W, 0–1), a gray trimap, the data term
         ``data`` and its non-negative ``confidence``."""
         dtype = rgb.dtype
@@ -228,6 +249,10 @@ class Propagation(nn.Module):
         t = (coarse(weight * target) + 1e-6 * coarse(target)) / (w + 1e-6)  # where w ≈ 0: the mean target
         alpha = MattingLaplacian(image, self.eps).solve(w, w * t, t, self.steps)
         a, b = guided_coefficients(image, alpha.double(), self.transfer_eps)
-        a, b = (F.interpolate(c.to(dtype), scale_factor=float(self.scale), mode="bilinear",
-                              align_corners=False)[..., :height, :width] for c in (a, b))
+        a, b = (
+            F.interpolate(c.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)[
+                ..., :height, :width
+            ]
+            for c in (a, b)
+        )
         return (a * rgb).sum(1, keepdim=True) + b

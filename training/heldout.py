@@ -1,6 +1,6 @@
 """Compare checkpoints on held-out procedural composites: the yardstick that decides what ships.
 
-    python -m matte_sdk_converters.training.heldout A.pt B.pt [...] [--count 32] [--size 640]
+    python -m matte_sdk_training.heldout A.pt B.pt [...] [--count 32] [--size 640]
         [--max-reach 140] [--gaps] [--photo]
 
 Composites come from seeds ``2,400,000,000 + size`` onwards, which no training recipe draws (training uses
@@ -35,8 +35,11 @@ def composites(count: int, size: int, max_reach: float | None = None, **generato
     while len(out) < count:
         s = synth.generate(seed, size, **generator)
         seed += 1
-        if (s.trimap == 0).any() and (s.trimap == 1).any() and (
-                max_reach is None or synth.unknown_reach(s.trimap) <= max_reach):
+        if (
+            (s.trimap == 0).any()
+            and (s.trimap == 1).any()
+            and (max_reach is None or synth.unknown_reach(s.trimap) <= max_reach)
+        ):
             out.append(s)
     return out
 
@@ -65,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     samples = composites(args.count, args.size, args.max_reach, gaps=args.gaps, photo=args.photo)
-    print(f"{len(samples)} held-out composites, {args.size} px, max reach {args.max_reach}, gaps {args.gaps}, "
-          f"photo {args.photo}")
+    print(
+        f"{len(samples)} held-out composites, {args.size} px, max reach {args.max_reach}, gaps {args.gaps}, "
+        f"photo {args.photo}"
+    )
     print("| checkpoint | SAD | MSE (x1e-3) | Grad | Conn | beats the first on (SAD, MSE, Grad, Conn) |")
     print("|---|---|---|---|---|---|")
     first = None

@@ -1,6 +1,6 @@
 """Pictures of a model's worst cases on held-out procedural composites, for the model card.
 
-    python -m matte_sdk_converters.training.gallery [-o docs/images/default-model-failures.png]
+    python -m matte_sdk_training.gallery [-o docs/images/default-model-failures.png]
         [--model matte_sdk/models/default.onnx] [--count 40] [--show 4]
 
 Generates ``count`` composites from seeds never used in training, mattes them with the model through
@@ -30,8 +30,9 @@ def worst_cases(model: Path | None, count: int, show: int, size: int = 320) -> t
         s = synth.generate(seed, size)
         alpha = matter.matte(s.image, trimap=s.trimap, colorspace="srgb_tx").alpha
         unknown = s.trimap == 0.5
-        rows.append({"seed": seed, "sad": float(np.abs(alpha - s.alpha)[unknown].sum() / 1000),
-                     "sample": s, "alpha": alpha})
+        rows.append(
+            {"seed": seed, "sad": float(np.abs(alpha - s.alpha)[unknown].sum() / 1000), "sample": s, "alpha": alpha}
+        )
     rows.sort(key=lambda r: -r["sad"])
     strips = []
     for r in rows[:show]:

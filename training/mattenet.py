@@ -83,9 +83,12 @@ class _Refine(nn.Module):
     def __init__(self, width: int) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(6, width, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(inplace=True),
-            nn.Conv2d(width, 1, 3, padding=1))
+            nn.Conv2d(6, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, 1, 3, padding=1),
+        )
         nn.init.zeros_(self.layers[-1].weight)
         nn.init.zeros_(self.layers[-1].bias)
 
@@ -156,7 +159,7 @@ def _spread(acc: torch.Tensor, steps: int) -> torch.Tensor:
             count = F.avg_pool2d(filled, 3, 1, 1)
             fresh = (count > 0) & (filled == 0)
             colour = torch.where(fresh, F.avg_pool2d(colour, 3, 1, 1) / count.clamp_min(0.1), colour)
-            weight = torch.where(fresh, torch.full_like(weight, 0.01 * 0.5 ** step), weight)
+            weight = torch.where(fresh, torch.full_like(weight, 0.01 * 0.5**step), weight)
             filled = filled + fresh.to(acc.dtype)
         groups.append((colour * weight, weight))
     return torch.cat([groups[0][0], groups[1][0], groups[0][1], groups[1][1]], 1)
@@ -173,24 +176,33 @@ class MatteNet(nn.Module):
     FP32_MODULES = ("propagation",)  # its float64 stencil and transfer, float32 solve: never fp16 (see export)
     PRIOR_LEVELS = 6
 
-    def __init__(self, width: int = 8, prior_spread: int = 4, propagation: dict | None = None,
-                 detail: bool = False, trust: bool = False, refine: int = 0, head: bool = True) -> None:
+    def __init__(
+        self,
+        width: int = 8,
+        prior_spread: int = 4,
+        propagation: dict | None = None,
+        detail: bool = False,
+        trust: bool = False,
+        refine: int = 0,
+        head: bool = True,
+    ) -> None:
         super().__init__()
         self.prior_spread = prior_spread
         self.propagation = None if propagation is None else Propagation(**propagation)
         w = width
-        self.e1 = _conv(16, 3 * w)                      # 1/2 (from 2×2 space-to-depth of the 4-ch input)
-        self.e2 = nn.Sequential(_conv(3 * w, 4 * w, 2), _conv(4 * w, 4 * w))            # 1/4
-        self.e3 = nn.Sequential(_conv(4 * w, 8 * w, 2), _conv(8 * w, 8 * w))            # 1/8
-        self.e4 = nn.Sequential(                                                         # 1/16
-            _conv(8 * w, 12 * w, 2), _conv(12 * w, 12 * w), _conv(12 * w, 12 * w, dilation=2))
-        self.d3 = _Up(12 * w, 6 * w, 8 * w, 6 * w)      # 1/8
-        self.d2 = _Up(6 * w, 3 * w, 4 * w, 3 * w)       # 1/4
-        self.d1 = _Up(3 * w, 2 * w, 3 * w + 4, 2 * w)   # 1/2, skip also takes the prior
+        self.e1 = _conv(16, 3 * w)  # 1/2 (from 2×2 space-to-depth of the 4-ch input)
+        self.e2 = nn.Sequential(_conv(3 * w, 4 * w, 2), _conv(4 * w, 4 * w))  # 1/4
+        self.e3 = nn.Sequential(_conv(4 * w, 8 * w, 2), _conv(8 * w, 8 * w))  # 1/8
+        self.e4 = nn.Sequential(  # 1/16
+            _conv(8 * w, 12 * w, 2), _conv(12 * w, 12 * w), _conv(12 * w, 12 * w, dilation=2)
+        )
+        self.d3 = _Up(12 * w, 6 * w, 8 * w, 6 * w)  # 1/8
+        self.d2 = _Up(6 * w, 3 * w, 4 * w, 3 * w)  # 1/4
+        self.d1 = _Up(3 * w, 2 * w, 3 * w + 4, 2 * w)  # 1/2, skip also takes the prior
         # 1/2: local linear colour model a·rgb + b (and, with propagation, a log-scale of the confidence)
         self.coef = nn.Conv2d(2 * w, 4 if propagation is None else 5, 3, padding=1)
-        self.d0 = _Up(2 * w, w, 8, w) if head else None                 # 1/1, skip = input + prior
-        self.head = nn.Conv2d(w, 1, 3, padding=1) if head else None     # 1/1: residual detail
+        self.d0 = _Up(2 * w, w, 8, w) if head else None  # 1/1, skip = input + prior
+        self.head = nn.Conv2d(w, 1, 3, padding=1) if head else None  # 1/1: residual detail
         for layer in filter(None, (self.coef, self.head)):  # start as the colour prior exactly, learn corrections
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -237,8 +249,9 @@ class MatteNet(nn.Module):
         if self.gate is None:
             return out
         s = float(self.propagation.scale)
-        coarse = F.interpolate(F.avg_pool2d(alpha, self.propagation.scale), scale_factor=s, mode="bilinear",
-                               align_corners=False)
+        coarse = F.interpolate(
+            F.avg_pool2d(alpha, self.propagation.scale), scale_factor=s, mode="bilinear", align_corners=False
+        )
         gate = torch.sigmoid(_up2(self.gate(y)))
         return out + gate * (alpha - coarse)
 
@@ -273,7 +286,7 @@ def receptive_radius(model: MatteNet) -> int:
         scale //= 2
         radius += scale  # the 3×3 fuse conv at the finer scale
     levels = model.PRIOR_LEVELS
-    prior = (1 + model.prior_spread) * 2 ** (levels - 1) + sum(2 ** level for level in range(1, levels)) + 7
+    prior = (1 + model.prior_spread) * 2 ** (levels - 1) + sum(2**level for level in range(1, levels)) + 7
     detail = 0 if model.gate is None else 2 * model.propagation.scale  # the estimate's pooled cell + interpolation
     refine = 0 if model.refine is None else model.refine.RADIUS
     return max(radius + 1, prior) + detail + refine

@@ -27,12 +27,12 @@ SUPERSAMPLE = 4  #: strands and polygons are drawn at this many sub-pixels per p
 class Sample:
     """One training example; images are H×W×3 float32, alpha and trimap H×W float32."""
 
-    image: np.ndarray   #: the composite, sRGB-encoded, 0–1, quantised to 8 bits (with sensor noise)
-    alpha: np.ndarray   #: exact ground-truth alpha in [0, 1]
+    image: np.ndarray  #: the composite, sRGB-encoded, 0–1, quantised to 8 bits (with sensor noise)
+    alpha: np.ndarray  #: exact ground-truth alpha in [0, 1]
     trimap: np.ndarray  #: 0 background, 0.5 unknown, 1 foreground
-    fg: np.ndarray      #: straight foreground colour, scene-linear
-    bg: np.ndarray      #: background, scene-linear; ``alpha*fg + (1-alpha)*bg`` is the clean composite
-    noise: float        #: standard deviation of the sensor noise added to the encoded image
+    fg: np.ndarray  #: straight foreground colour, scene-linear
+    bg: np.ndarray  #: background, scene-linear; ``alpha*fg + (1-alpha)*bg`` is the clean composite
+    noise: float  #: standard deviation of the sensor noise added to the encoded image
 
 
 # -- colour ----------------------------------------------------------------------------------------------
@@ -70,8 +70,9 @@ def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.asarray(Image.fromarray(a.astype(np.float32), "F").resize((w, h), Image.BICUBIC))
 
 
-def fractal_noise(rng: np.random.Generator, h: int, w: int, base: float, octaves: int = 4,
-                  persistence: float = 0.5) -> np.ndarray:
+def fractal_noise(
+    rng: np.random.Generator, h: int, w: int, base: float, octaves: int = 4, persistence: float = 0.5
+) -> np.ndarray:
     """Sum of bicubically upsampled random grids; ``base`` is the coarsest cell size in pixels. → [0, 1]."""
     out = np.zeros((h, w), np.float32)
     amp, cell = 1.0, base
@@ -105,7 +106,7 @@ def background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         if kind == 0:  # gradient
             yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
             ang = rng.uniform(0, 2 * np.pi)
-            g = (xx * np.cos(ang) + yy * np.sin(ang))
+            g = xx * np.cos(ang) + yy * np.sin(ang)
             layer = _ramp((g - g.min()) / max(np.ptp(g), 1), _colours(rng, 2))
         elif kind == 1:  # blurred shapes
             canvas = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 256, 3)))
@@ -159,7 +160,7 @@ def body_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
             n = rng.integers(3, 12)
             ang = np.sort(rng.uniform(0, 2 * np.pi, n))
             rad = rng.uniform(0.1, 0.5, n) * min(h, w) * s
-            draw.polygon(list(zip(cx + rad * np.cos(ang), cy + rad * np.sin(ang))), fill=255)
+            draw.polygon(list(zip(cx + rad * np.cos(ang), cy + rad * np.sin(ang), strict=False)), fill=255)
         else:
             rx, ry = rng.uniform(0.1, 0.45, 2) * (w * s, h * s)
             draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=255)
@@ -226,7 +227,7 @@ def foliage_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | N
     for k in range(n):
         a = base_angle + rng.uniform(-spread, spread)
         d, m = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
-        axis = centres[k] + np.outer(t * length[k], d) + np.outer(rng.uniform(-0.2, 0.2) * length[k] * t ** 2, m)
+        axis = centres[k] + np.outer(t * length[k], d) + np.outer(rng.uniform(-0.2, 0.2) * length[k] * t**2, m)
         half = np.outer(profile * ratio * length[k] / 2, m)
         outline = np.concatenate([axis + half, (axis - half)[::-1]]) * s
         draw.polygon(outline.ravel().tolist(), fill=255)
@@ -275,7 +276,7 @@ def _motion_blur(rng: np.random.Generator, premult: np.ndarray) -> np.ndarray:
     acc = np.zeros_like(premult)
     for t in np.linspace(-length / 2, length / 2, length):
         dy, dx = int(round(t * np.sin(ang))), int(round(t * np.cos(ang)))
-        acc += padded[pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+        acc += padded[pad + dy : pad + dy + h, pad + dx : pad + dx + w]
     return acc / length
 
 
@@ -284,8 +285,7 @@ def _defocus(rng: np.random.Generator, premult: np.ndarray) -> np.ndarray:
 
 
 # -- trimap ------------------------------------------------------------------------------------------------
-def make_trimap(rng: np.random.Generator, alpha: np.ndarray, wide: bool | None = None,
-                islands: int = 0) -> np.ndarray:
+def make_trimap(rng: np.random.Generator, alpha: np.ndarray, wide: bool | None = None, islands: int = 0) -> np.ndarray:
     """Trimap from ground truth: definite regions eroded by a random, spatially varying width.
 
     Narrow bands (1–12 px) resemble the alphamatting "Trimap1", wide ones (8–40 px) "Trimap2". Every
@@ -388,7 +388,9 @@ def generate(seed: int, size: int = 320, gaps: bool = False, photo: bool = False
     if rng.random() < 0.3:  # backgrounds with object-like structure: another composite, out of focus
         inner = _layers(rng, h, w)
         bg = ndimage.gaussian_filter(inner[0] + (1 - inner[1][..., None]) * bg, (rng.uniform(0, 5),) * 2 + (0,))
-    premult, alpha = _layers(rng, h, w, srgb_encode(bg[rng.integers(h), rng.integers(w)]) if rng.random() < 0.25 else None)
+    premult, alpha = _layers(
+        rng, h, w, srgb_encode(bg[rng.integers(h), rng.integers(w)]) if rng.random() < 0.25 else None
+    )
     if photo:
         premult, bg = photographic(np.random.default_rng([seed, 2]), premult, bg)
     gapped = gap_rng is not None and gap_rng.random() < 0.5
@@ -415,8 +417,7 @@ def generate(seed: int, size: int = 320, gaps: bool = False, photo: bool = False
     return Sample(image.astype(np.float32), alpha, trimap, fg, bg, noise)
 
 
-def _layers(rng: np.random.Generator, h: int, w: int,
-            hue: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _layers(rng: np.random.Generator, h: int, w: int, hue: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Stack random foreground layers back to front: → (premultiplied linear colour, alpha).
 
     ``hue`` (sRGB) centres the foreground palette, e.g. on a background colour for hard cases.
@@ -424,8 +425,10 @@ def _layers(rng: np.random.Generator, h: int, w: int,
     premult = np.zeros((h, w, 3), np.float32)
     alpha = np.zeros((h, w), np.float32)
     palette_srgb = rng.random(3) if hue is None else hue
-    kinds = rng.choice(["hairy", "solid", "fur", "foliage", "translucent", "net", "strands"],
-                       p=[0.3, 0.25, 0.1, 0.15, 0.08, 0.04, 0.08])
+    kinds = rng.choice(
+        ["hairy", "solid", "fur", "foliage", "translucent", "net", "strands"],
+        p=[0.3, 0.25, 0.1, 0.15, 0.08, 0.04, 0.08],
+    )
     body = body_layer(rng, h, w) if kinds in ("hairy", "solid", "fur", "foliage") else None
     layers: list[np.ndarray] = []
     if kinds == "translucent":

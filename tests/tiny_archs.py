@@ -38,8 +38,9 @@ class TinyModNet(nn.Module):
     def __init__(self, width: int = 8) -> None:
         super().__init__()
         w = width
-        self.encoder = nn.ModuleList([_conv(3, w, 2), _conv(w, 2 * w, 2), _conv(2 * w, 4 * w, 2),
-                                      _conv(4 * w, 4 * w, 2), _conv(4 * w, 4 * w, 2)])
+        self.encoder = nn.ModuleList(
+            [_conv(3, w, 2), _conv(w, 2 * w, 2), _conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w, 2), _conv(4 * w, 4 * w, 2)]
+        )
         self.context = nn.Linear(4 * w, 4 * w)
         self.semantic = nn.Conv2d(4 * w, 1, 1)
         self.detail = nn.Sequential(_conv(3 + 4 * w, w), _conv(w, w))
@@ -85,20 +86,28 @@ class TinyRVM(nn.Module):
         super().__init__()
         w = width
         chans = [w, 2 * w, 3 * w, 4 * w]
-        self.encoder = nn.ModuleList([_conv(cin, cout, 2) for cin, cout in zip([3] + chans[:-1], chans)])
+        self.encoder = nn.ModuleList([_conv(cin, cout, 2) for cin, cout in zip([3] + chans[:-1], chans, strict=False)])
         self.grus = nn.ModuleList([_ConvGRU(c) for c in chans])
         self.decoder = nn.ModuleList([_conv(chans[k + 1] + chans[k], chans[k]) for k in range(3)])
         self.project = nn.Conv2d(w, 4, 1)
         self.refine = nn.Sequential(_conv(3 + 4, w), nn.Conv2d(w, 4, 3, padding=1))
 
-    def forward(self, src: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, r3: torch.Tensor,
-                r4: torch.Tensor, downsample_ratio: float = 0.25) -> list[torch.Tensor]:
+    def forward(
+        self,
+        src: torch.Tensor,
+        r1: torch.Tensor,
+        r2: torch.Tensor,
+        r3: torch.Tensor,
+        r4: torch.Tensor,
+        downsample_ratio: float = 0.25,
+    ) -> list[torch.Tensor]:
         x = src
         if downsample_ratio != 1:
-            x = F.interpolate(src, scale_factor=downsample_ratio, mode="bilinear", align_corners=False,
-                              recompute_scale_factor=True)
+            x = F.interpolate(
+                src, scale_factor=downsample_ratio, mode="bilinear", align_corners=False, recompute_scale_factor=True
+            )
         feats, states = [], []
-        for stage, gru, r in zip(self.encoder, self.grus, (r1, r2, r3, r4)):
+        for stage, gru, r in zip(self.encoder, self.grus, (r1, r2, r3, r4), strict=False):
             x = stage(x)
             x, h = gru(x, r)
             feats.append(x)

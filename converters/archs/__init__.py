@@ -1,5 +1,0 @@
-"""Network definitions trained by this project."""
-
-from .mattenet import MatteNet
-
-__all__ = ["MatteNet"]
