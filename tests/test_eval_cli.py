@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import SHARED, make_plate, write_exr, write_png
 
-from matte_sdk import metrics
 from matte_sdk.cli import main
+from matte_sdk.evaluation import metrics
 from matte_sdk.imageio import read_image
 
 REFERENCE = SHARED / "data" / "metric-reference"
@@ -170,7 +170,7 @@ def test_bad_input_is_an_error_not_a_table(dataset, capsys, case):
     code, out, err = run(capsys, "--pred", pred, "--gt", root / "gt", "--trimap", root / "trimap")
     message = {
         "empty folder": "empty: folder has no images",
-        "no such folder": "nope: no such folder",
+        "no such folder": "nope: no such file or folder",
         "no frames": "no files match this frame pattern",
         "no unknown": "trimap has no unknown pixels",
         "nan": "shot2.exr: contains NaN",

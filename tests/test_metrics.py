@@ -1,4 +1,4 @@
-"""matte_sdk.metrics against the DIM reference values and against hand-computed and brute-force cases."""
+"""matte_sdk.evaluation.metrics against the DIM reference values and against hand-computed and brute-force cases."""
 
 import json
 import math
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import SHARED
 
-from matte_sdk import metrics
 from matte_sdk.errors import InputError, MatteError
+from matte_sdk.evaluation import metrics
 from matte_sdk.imageio import read_image
 
 REFERENCE = SHARED / "data" / "metric-reference"

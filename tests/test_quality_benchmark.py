@@ -10,7 +10,7 @@ import onnx_models
 import pytest
 from conftest import SHARED, write_png
 
-from matte_sdk import metrics
+from matte_sdk.evaluation import metrics
 from matte_sdk.imageio import read_image
 from matte_sdk.matter import Matter
 

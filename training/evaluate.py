@@ -1,29 +1,29 @@
-"""Score a MatteNet checkpoint (or an exported model) on the alphamatting split with benchmarks/quality.py.
+"""Score a MatteNet checkpoint (or an exported model) on the alphamatting split, as the quality benchmark does.
 
     python -m matte_sdk_training.evaluate runs/mattenet-w8/last.pt [--data DIR] [--limit N]
     python -m matte_sdk_training.evaluate matte_sdk/models/default.onnx
 
 A checkpoint is first shipped to a temporary ONNX file exactly as :mod:`.export` ships it, so what is
-scored is what would ship; scoring is the team's quality benchmark (full resolution through ``Matter``
-on the 8-bit sRGB PNGs, Trimap1 and Trimap2, :mod:`matte_sdk.metrics`). The published pymatting numbers
-are printed alongside (run the benchmark with ``--peers cf,knn`` to re-measure them). For monitoring
+scored is what would ship; scoring is the team's quality benchmark (:mod:`matte_sdk.evaluation.benchmark`:
+full resolution through ``Matter`` on the 8-bit sRGB PNGs, Trimap1 and Trimap2). The published pymatting
+numbers are printed alongside (run ``benchmarks/quality.py --peers cf,knn`` to re-measure them). For monitoring
 only: the split is never used to train or tune.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import io
 import json
-import runpy
 import sys
 import tempfile
 from pathlib import Path
 
+from matte_sdk.evaluation import benchmark
+from matte_sdk.evaluation.report import benchmark_table
+
 from .export import export
 
-QUALITY = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alphamatting-dev"
 
 #: Means over the 14 images from the data's SOURCE.md (pymatting 1.1.16, predictions rounded to 8 bits).
 PUBLISHED = [
@@ -57,28 +57,19 @@ PUBLISHED = [
 ]
 
 
-@functools.cache
-def _quality() -> dict:
-    """benchmarks/quality.py's functions (the benchmark is a script, not a package)."""
-    return runpy.run_path(str(QUALITY))
-
-
 def score(model: Path, data: Path | None = None, limit: int | None = None, weights: str = "ema") -> list[dict]:
     """The quality benchmark's rows for ``model`` (a .pt checkpoint's ``weights``, or an engine file), both trimaps."""
-    quality = _quality()
     with tempfile.TemporaryDirectory() as tmp:
         if model.suffix == ".pt":
             model = export(model, Path(tmp) / "model.onnx", None, weights=weights)[0]
-        method = quality["model_method"](str(model), "cpu")
-        return quality["benchmark"](
-            data or quality["DEFAULT_DATA"], [method], ["trimap1", "trimap2"], limit, log=io.StringIO()
-        )
+        method = benchmark.model_method(str(model), "cpu")
+        return benchmark.run(data or DEFAULT_DATA, [method], ["trimap1", "trimap2"], limit)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path, help="a training checkpoint (.pt) or an exported model (.onnx)")
-    ap.add_argument("--data", type=Path, help="dataset folder (default: the benchmark's)")
+    ap.add_argument("--data", type=Path, help=f"dataset folder (default {DEFAULT_DATA})")
     ap.add_argument("--limit", type=int, help="only the first N images")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     ap.add_argument("--weights", choices=("ema", "model"), default="ema", help="which weights of a checkpoint")
@@ -87,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     rows = sorted(rows + PUBLISHED, key=lambda r: r["trimap"])
-    print(_quality()["table"](rows))
+    print(benchmark_table(rows))
     return 0
 
 

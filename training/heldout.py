@@ -7,7 +7,7 @@ Composites come from seeds ``2,400,000,000 + size`` onwards, which no training r
 ``seed * 10**8 + index`` and retries ``+ k * 10**12``); those without both known classes are skipped, and
 with ``--max-reach`` so are those whose trimap reaches further (:func:`.synth.unknown_reach`). Each
 checkpoint's EMA weights run in PyTorch on the whole composite (padded by replication to the size
-multiple); alpha is rounded to 8 bits and scored on the unknown region with :mod:`matte_sdk.metrics`.
+multiple); alpha is rounded to 8 bits and scored on the unknown region with :mod:`matte_sdk.evaluation.metrics`.
 Prints mean SAD, MSE, Gradient and Connectivity per checkpoint and, for each later checkpoint, the
 fraction of composites on which it beats the first.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from matte_sdk import metrics
+from matte_sdk.evaluation import metrics
 
 from . import synth
 from .train import load_checkpoint, padded_input

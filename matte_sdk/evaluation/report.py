@@ -1,10 +1,12 @@
-"""Pictures and pages of ``matte-sdk eval`` results: ``--plot`` (PNG/SVG/PDF) and ``--report`` (HTML/Markdown).
+"""What ``matte-sdk eval`` shows: per-image tables, the JSON document, the benchmark's Markdown table, and
+pictures and pages: ``--plot`` (PNG/SVG/PDF) and ``--report`` (HTML/Markdown).
 
-Each shown image gets one row: plate, trimap, ground truth, then per method its prediction and a heat map of
-|prediction - ground truth| on the unknown pixels (known pixels grey). With several methods a bar chart of
-their mean errors comes first. HTML reports are one self-contained file; Markdown reports keep their
-pictures in a ``<name>_files`` folder beside them. Everything is written atomically. Needs matplotlib
-(``pip install 'matte-sdk[eval]'``).
+Each shown image gets one picture row: plate, trimap, ground truth, then per method its prediction and a
+heat map of |prediction - ground truth| on the unknown pixels (known pixels grey). With several methods a
+bar chart of their mean errors comes first. HTML reports are one self-contained file; Markdown reports keep
+their pictures in a ``<name>_files`` folder beside them. Output paths are checked before any scoring
+(:func:`check_output`) and everything is written atomically. Pictures need matplotlib
+(``pip install 'matte-sdk[eval]'``); tables and JSON do not.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import colour, metrics
-from .atomic import write_bytes
-from .errors import InputError, MatteError
-from .imageio import Image, same_file
-
-if TYPE_CHECKING:
-    from .commands.eval import MethodResult
+from .. import colour
+from ..atomic import write_bytes
+from ..errors import InputError, MatteError
+from ..imageio import Image, read_image, same_file
+from . import metrics
+from .pairing import Entry
+from .scoring import MethodResult, read_alpha, read_trimap
 
 REPORT_FORMATS = (".html", ".htm", ".md")
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -34,6 +35,50 @@ KNOWN_GREY = 0.5
 CELL_INCHES = 2.6
 DPI = 100
 METRIC_LABELS = {"sad": "SAD", "mse": "MSE", "grad": "Grad", "conn": "Conn"}
+
+
+def as_json(results: list[MethodResult], entries: list[Entry]) -> dict:
+    """The ``--json`` document: ``{"mean": {...}, "images": [...]}``; several methods: ``{"methods": [...]}``."""
+    documents = [
+        {
+            "mean": r.mean._asdict(),
+            "images": [{"name": e.name, **s._asdict()} for e, s in zip(entries, r.scores, strict=True)],
+        }
+        for r in results
+    ]
+    if len(results) == 1:
+        return documents[0]
+    return {"methods": [{"name": r.name, "pred": r.source.arg, **d} for r, d in zip(results, documents, strict=True)]}
+
+
+def format_table(result: MethodResult, entries: list[Entry]) -> str:
+    """Per-image rows and a mean row of one method's scores."""
+    names = [entry.name for entry in entries]
+    width = max(len("mean"), *(len(n) for n in names))
+    lines = [f"{'image':<{width}}  {'SAD':>10}  {'MSE':>10}  {'Grad':>10}  {'Conn':>10}"]
+    rows = [*zip(names, result.scores, strict=True), ("mean", result.mean)]
+    for name, s in rows:
+        if name == "mean":
+            lines.append("-" * len(lines[0]))
+        lines.append(f"{name:<{width}}  {s.sad:10.4f}  {s.mse:10.6f}  {s.grad:10.4f}  {s.conn:10.4f}")
+    return "\n".join(lines)
+
+
+def benchmark_table(rows: list[dict], baseline: str | None = None) -> str:
+    """A Markdown table of :func:`.benchmark.run` rows (MSE ×1e-3); with ``baseline``, a last column gives each
+    method's speed relative to the method whose name starts with it, on the same trimaps (when that ran)."""
+    reference = {r["trimap"]: r["seconds"] for r in rows if baseline and r["method"].startswith(baseline)}
+    head = ["trimap", "method", "SAD", "MSE (x1e-3)", "Grad", "Conn", "s/image"]
+    if baseline:
+        head.append(f"speed vs {baseline}")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["trimap"], r["method"], f"{r['sad']:.2f}", f"{r['mse'] * 1e3:.1f}", f"{r['grad']:.2f}"]
+        cells += [f"{r['conn']:.2f}", f"{r['seconds']:.3f}"]
+        if baseline:
+            cells.append(f"{reference[r['trimap']] / r['seconds']:.1f}×" if r["trimap"] in reference else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -48,16 +93,54 @@ class Sample:
     plate: np.ndarray | None = None
 
 
-def check_output(path: str, formats: Sequence[str], inputs: Sequence[Path]) -> None:
-    """Refuse an output with an unknown extension, in a missing folder, or that is one of the inputs."""
-    target = Path(path)
-    if target.suffix.lower() not in formats:
-        raise InputError(f"{path}: cannot write '{target.suffix}' files here (use {', '.join(formats)})")
-    if not target.parent.is_dir():
-        raise InputError(f"{path}: folder {target.parent} does not exist")
-    if any(same_file(target, source) for source in inputs):
-        raise InputError(f"{path}: is one of the inputs; refusing to overwrite it")
-    _figure_class()
+def check_outputs(report: str | None, plot: str | None, inputs: Sequence[Path]) -> None:
+    """Refuse, before any scoring, outputs with an unknown extension, in a missing folder, that are folders,
+    or that would write over an input (a Markdown report's pictures folder included); and pictures without
+    matplotlib."""
+    outputs = [(path, formats) for path, formats in ((report, REPORT_FORMATS), (plot, PLOT_FORMATS)) if path]
+    for path, formats in outputs:
+        target = Path(path)
+        if target.suffix.lower() not in formats:
+            raise InputError(f"{path}: cannot write '{target.suffix}' files here (use {', '.join(formats)})")
+        if not target.parent.is_dir():
+            raise InputError(f"{path}: folder {target.parent} does not exist")
+        if target.is_dir():
+            raise InputError(f"{path}: is a folder; name the file to write")
+        if any(same_file(target, source) for source in inputs):
+            raise InputError(f"{path}: is one of the inputs; refusing to overwrite it")
+    if report and Path(report).suffix.lower() == ".md":
+        folder = pictures_folder(Path(report))
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{report}: its pictures folder {folder} is a file")
+        if any(same_file(path.parent, folder) for path in [*map(Path, inputs), *([Path(plot)] if plot else [])]):
+            raise InputError(
+                f"{report}: its pictures folder {folder} holds an input or the plot; refusing to write there"
+            )
+    if outputs:
+        _figure_class()
+
+
+def pictures_folder(report: Path) -> Path:
+    """Where a Markdown report keeps its pictures: ``<name>_files`` beside it."""
+    return report.with_name(f"{report.stem}_files")
+
+
+def load_samples(results: list[MethodResult], entries: list[Entry], shown: list[int]) -> list[Sample]:
+    """The pictures of the images ``shown`` (indices into ``entries``) for :func:`write`."""
+    samples = []
+    for index in shown:
+        files = entries[index].files
+        samples.append(
+            Sample(
+                entries[index].name,
+                read_trimap(files["--trimap"]),
+                read_alpha(files["--gt"]),
+                [read_alpha(files[result.role]) for result in results],
+                [result.scores[index] for result in results],
+                display_plate(read_image(files["--plate"])) if "--plate" in files else None,
+            )
+        )
+    return samples
 
 
 def display_plate(image: Image) -> np.ndarray:
@@ -67,18 +150,13 @@ def display_plate(image: Image) -> np.ndarray:
     return np.clip(np.nan_to_num(shown, nan=0.0), 0.0, 1.0)
 
 
-def worst(results: list[MethodResult], count: int) -> list[int]:
-    """Indices of the ``count`` images with the highest SAD averaged over methods, in their original order."""
-    sad = np.mean([[s.sad for s in result.scores] for result in results], axis=0)
-    return sorted(np.argsort(-sad, kind="stable")[:count].tolist())
-
-
 def write(
-    path: str, results: list[MethodResult], names: list[str], samples: list[Sample], inputs: dict[str, str | None]
+    path: str, results: list[MethodResult], entries: list[Entry], samples: list[Sample], inputs: dict[str, str | None]
 ) -> Path:
-    """Write a plot or a report, chosen by the extension of ``path``."""
+    """Write a plot or a report, chosen by the extension of ``path``; ``inputs`` describe the report's sources."""
     target = Path(path)
     suffix = target.suffix.lower()
+    names = [entry.name for entry in entries]
     if suffix in PLOT_FORMATS:
         write_bytes(target, _render(_plot_figure(results, samples), suffix[1:]))
     elif suffix == ".md":
@@ -252,7 +330,7 @@ def _write_markdown(target: Path, results, names, samples, inputs) -> None:
     def table(head: list[str], rows: list[list[str]]) -> list[str]:
         return [line(head), "|" + "---|" * len(head), *(line(row) for row in rows)]
 
-    folder = target.with_name(f"{target.stem}_files")
+    folder = pictures_folder(target)
     folder.mkdir(exist_ok=True)
     links, written = [], set()
     for stem, caption, png in _pictures(results, samples):

@@ -27,11 +27,12 @@ Gradient and Connectivity need SciPy (``pip install matte-sdk[eval]``); SAD and 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from .errors import InputError, MatteError
+from ..errors import InputError, MatteError
 
 #: The unknown label of an 8-bit trimap, and the tolerance around 0.5 for other trimaps.
 UNKNOWN_8BIT = 128
@@ -102,6 +103,13 @@ def evaluate(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray) -> Scores:
     """All four errors of ``pred`` against ``gt`` on the unknown pixels of ``trimap``."""
     p, t, unknown = _prepare(pred, gt, trimap)
     return Scores(_sad(p, t, unknown), _mse(p, t, unknown), _gradient(p, t, unknown), _connectivity(p, t, unknown))
+
+
+def mean(scores: Sequence[Scores]) -> Scores:
+    """The mean of each error over several predictions (the row a table or a benchmark reports)."""
+    if not scores:
+        raise InputError("no scores to average")
+    return Scores(*np.mean(np.array(scores, dtype=np.float64), axis=0).tolist())
 
 
 def _plane(array: np.ndarray, what: str) -> np.ndarray:
