@@ -263,3 +263,115 @@ def test_reference_table_through_the_command(capsys):
         assert [got[k] for k in metrics.Scores._fields] == pytest.approx(
             [want[k] for k in metrics.Scores._fields], rel=1e-4
         )
+
+
+def test_help_shows_the_printf_pattern_as_typed(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = capsys.readouterr().out
+    assert "shot.%04d.exr" in out and "%%" not in out
+
+
+@pytest.mark.parametrize("option", ["--report", "--plot"])
+def test_an_output_that_is_a_folder_is_refused_before_scoring(dataset, capsys, option):
+    root, _ = dataset
+    target = root / ("out.html" if option == "--report" else "out.png")
+    target.mkdir()
+    # A NaN prediction would fail scoring: the output's error must come first, before any scoring work.
+    write_exr(root / "pred8" / "shot2.exr", np.full((H, W), np.nan, np.float32), fmt="float")
+    (root / "pred8" / "shot2.png").unlink()
+    code, out, err = run(
+        capsys, "--pred", root / "pred8", "--gt", root / "gt", "--trimap", root / "trimap", option, target
+    )
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert f"{target}: is a folder" in err
+    assert target.is_dir() and not list(target.iterdir()) and not [p for p in root.iterdir() if p.name.startswith(".")]
+
+
+def test_a_markdown_report_never_writes_its_pictures_among_inputs(dataset, capsys):
+    root, _ = dataset
+    before = sorted((root / "pred8").iterdir())
+    # The pictures of pred8.md would go to pred8_files/; a folder named like that holding inputs is refused.
+    (root / "pred8").rename(root / "report_files")
+    code, _, err = run(
+        capsys,
+        "--pred",
+        root / "report_files",
+        "--gt",
+        root / "gt",
+        "--trimap",
+        root / "trimap",
+        "--report",
+        root / "report.md",
+    )
+    assert code == 1 and "pictures folder" in err and "holds an input" in err and not (root / "report.md").exists()
+    assert [p.name for p in sorted((root / "report_files").iterdir())] == [p.name for p in before]
+    (root / "other_files").write_text("a file where the pictures folder would go")
+    code, _, err = run(
+        capsys,
+        "--pred",
+        root / "report_files",
+        "--gt",
+        root / "gt",
+        "--trimap",
+        root / "trimap",
+        "--report",
+        root / "other.md",
+    )
+    assert code == 1 and "other_files is a file" in err and err.count("\n") == 1
+
+
+def test_single_files_are_one_image(dataset, capsys):
+    root, arrays = dataset
+    gt, trimap, _, pred_float = arrays["shot10"]
+    code, out, err = run(
+        capsys, "--pred", root / "predf" / "shot10.exr", "--gt", root / "gt" / "shot10.png",
+        "--trimap", root / "trimap" / "shot10.png", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [i["name"] for i in doc["images"]] == ["shot10.png"]
+    assert list(doc["mean"].values()) == pytest.approx(list(metrics.evaluate(pred_float, gt, trimap)), rel=1e-9)
+    # A single prediction with folders of counterparts: its own counterparts, found by name.
+    code, by_folder, err = run(
+        capsys, "--pred", root / "predf" / "shot10.exr", "--gt", root / "gt", "--trimap", root / "trimap", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(by_folder) == doc
+
+
+def test_a_still_ground_truth_and_trimap_serve_a_sequence(dataset, capsys, tmp_path):
+    root, arrays = dataset
+    gt, trimap, _, _ = arrays["shot2"]
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    rng = np.random.default_rng(7)
+    preds = {}
+    for number in (1001, 1002, 1003):
+        preds[number] = np.clip(gt / 255 + rng.normal(0, 0.1, gt.shape), 0, 1).astype(np.float32)
+        write_exr(seq / f"alpha.{number}.exr", preds[number], fmt="float", channels=["A"])
+    still_gt, still_trimap = root / "gt" / "shot2.png", root / "trimap" / "shot2.png"
+    for pred in (seq / "alpha.####.exr", seq):
+        code, out, err = run(capsys, "--pred", pred, "--gt", still_gt, "--trimap", still_trimap, "--json")
+        assert code == 0, err
+        images = json.loads(out)["images"]
+        assert [i["name"] for i in images] == [f"alpha.{n}.exr" for n in preds]
+        for image, expected in zip(images, preds.values(), strict=True):
+            want = metrics.evaluate(expected, gt, trimap)
+            assert [image[k] for k in want._fields] == pytest.approx(list(want), rel=1e-9)
+    # A still trimap with a sequence of ground truths pairs the sequences by frame.
+    gts = tmp_path / "gts"
+    gts.mkdir()
+    for number in preds:
+        write_png(gts / f"gt.{number}.png", gt)
+    code, out, err = run(
+        capsys, "--pred", seq / "alpha.%04d.exr", "--gt", gts / "gt.####.png", "--trimap", still_trimap
+    )
+    assert code == 0, err
+    assert out.count("gt.100") == 3
+
+
+def test_a_file_that_is_not_an_image_is_named(dataset, capsys):
+    root, _ = dataset
+    code, out, err = run(capsys, "--pred", root / "gt" / "notes.txt", "--gt", root / "gt", "--trimap", root / "trimap")
+    assert code == 1 and out == "" and "notes.txt: not an image file" in err and err.count("\n") == 1

@@ -106,8 +106,8 @@ def pair(predictions: dict[str, Source], counterparts: dict[str, Source]) -> lis
     """The images to score, in name or frame order; InputError naming any missing counterparts.
 
     ``predictions`` by :func:`prediction_roles`, ``counterparts`` by role (``--gt``, ``--trimap``, ``--plate``).
-    An image's name is that of its ground-truth file or, where that is a still, of its first other file
-    that is not one.
+    An image's name is that of its file of the first counterpart role (its ground truth) or, where that is a
+    still serving several images, of its first file that is not a still.
     """
     stills = {role: source.paths[0] for role, source in counterparts.items() if source.single}
     sources = {**{role: s for role, s in counterparts.items() if not s.single}, **predictions}
@@ -127,10 +127,12 @@ def pair(predictions: dict[str, Source], counterparts: dict[str, Source]) -> lis
             problems.append(f"{role} {sources[role].arg} has no {what}{names}{more}")
     if problems:
         raise InputError("missing counterparts: " + "; ".join(problems))
+    naming = next(iter(counterparts))  # --gt names images, unless it is a still serving several
     entries = []
     for key in sorted(wanted, key=_natural):
         paired = {role: files[key] for role, files in keyed.items()}
-        entries.append(Entry(next(iter(paired.values())).name, {**paired, **stills}))
+        named = paired.get(naming) or (stills[naming] if len(wanted) == 1 else next(iter(paired.values())))
+        entries.append(Entry(named.name, {**paired, **stills}))
     return entries
 
 
