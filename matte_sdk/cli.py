@@ -7,6 +7,7 @@ import sys
 
 from . import __version__
 from .errors import MatteError
+from .interrupts import Interrupted, interruptible
 from .plugins import plugin_manager
 
 
@@ -20,13 +21,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status. A :class:`MatteError` prints one line and exits 1."""
+    """Run the command line; returns the exit status. A :class:`MatteError` prints one line and exits 1;
+    SIGINT and SIGTERM print one line and exit 130 and 143 (128 + the signal), temps removed."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with interruptible():
+            return int(args.func(args) or 0)
     except MatteError as exc:
         print(f"matte-sdk {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print(f"matte-sdk {args.command}: interrupted ({exc.signal})", file=sys.stderr)
+        return exc.status
     except KeyboardInterrupt:
         print(f"matte-sdk {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,14 +1,17 @@
-"""A matte job: files in, files out, one frame or a sequence. Shared by ``matte-sdk matte`` and the worker.
+"""A matte job: inputs in, outputs out, one frame or a sequence. The one read→matte→write path, shared by
+``matte-sdk matte`` and the worker (whose shared-memory frames are :class:`Buffer` inputs and outputs).
 
 A job reports through events, plain dicts that the command line prints as newline-delimited JSON
 (``--json``) and the worker forwards to hosts:
 
 - ``{"event": "progress", "frame": F, "tiles_done": i, "tiles_total": n}``
-- ``{"event": "done", "frame": F, "outputs": [...], "seconds": s, "tiles_run": r, "tiles_skipped": k}``
+- ``{"event": "done", "frame": F, "outputs": [...], "seconds": s, "tiles_run": r, "tiles_skipped": k, "device": d}``
+- ``{"event": "skipped", "frame": F, "outputs": [...]}`` (``skip_existing``: its outputs are up to date)
 - ``{"event": "error", "frame": F, "message": "..."}``
 
 ``frame`` is null for a single image. A failing frame does not stop the others; the job's result says
-which failed. Outputs are checked against inputs before anything runs, and written atomically.
+which failed. Everything that can be checked is checked before anything runs (:meth:`MatteJob.check`):
+inputs exist, outputs can be written and are no input. A frame's outputs are written as one unit.
 """
 
 from __future__ import annotations
@@ -16,103 +19,256 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from . import stamps
+from .atomic import remove_stale_temps
 from .errors import InputError, MatteError
-from .imageio import check_outputs, read_image, write_image
-from .matter import Matter
-from .sequences import discover, frame_path, is_pattern, parse_frames
+from .imageio import Image, OutputFile, check_outputs, holds_float, probe, read_image, write_images
+from .matter import Matte, Matter, default_model
+from .sequences import discover, frame_path, is_pattern, listing, parse_frames
 
 Event = dict[str, Any]
+INPUT_ROLES = ("plate", "trimap", "background")
+#: Output roles: ``alpha`` (the premultiplied RGBA plate with ``premultiply``) and ``foreground``.
+OUTPUT_ROLES = ("alpha", "foreground")
+
+
+class Cancelled(Exception):
+    """The job was cancelled (its ``cancelled`` callable turned true)."""
+
+
+class Buffer(Protocol):
+    """Pixels a host holds in memory (a worker's shared frame) in place of a file, for one frame."""
+
+    @property
+    def path(self) -> Path:
+        """The file backing it, so that no output overwrites an input."""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+
+    def image(self, colorspace: str | None) -> Image:
+        """The pixels as an input; ``colorspace`` applies unless the buffer names its own."""
+
+    def fits(self, role: str, size: tuple[int, int], premultiply: bool) -> None:
+        """Raise :class:`~matte_sdk.errors.MatteError` unless this output can take ``role`` for a plate of ``size``."""
+
+    def fill(self, role: str, matte: Matte, premultiply: bool) -> None:
+        """Write a result into the buffer."""
+
+
+Target = str | Buffer
+
+
+def _file(value: Target | None) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass
 class MatteJob:
-    """What to matte and where to write it. Paths may be frame patterns (``####`` or ``%04d``)."""
+    """What to matte, with which model, and where to write it. Paths may be frame patterns (``####`` or
+    ``%04d``); a :class:`Buffer` is a single in-memory frame."""
 
-    plate: str
-    output: str
-    trimap: str | None = None
-    background: str | None = None
-    foreground: str | None = None
+    plate: Target
+    output: Target | None
+    trimap: Target | None = None
+    background: Target | None = None
+    foreground: Target | None = None
     premultiply: bool = False
     frames: str | None = None
     colorspace: str | None = None
     layer: str | None = None
+    model: str | None = None
+    skip_existing: bool = False
+    allow_8bit: bool = False
+
+    @property
+    def outputs(self) -> dict[str, Target]:
+        """Output targets by role."""
+        return {r: t for r, t in (("alpha", self.output), ("foreground", self.foreground)) if t is not None}
 
     def frame_list(self) -> list[int | None]:
-        """The frames to run: None for a single image."""
-        if not is_pattern(self.plate):
+        """The frames to run (None for a single image). Every plate frame of a sequence must be on disk."""
+        plate = _file(self.plate)
+        if plate is None or not is_pattern(plate):
             if self.frames:
-                raise InputError(f"{self.plate}: --frames given but the plate is not a pattern (use #### or %04d)")
+                raise InputError(f"{plate or 'plate'}: frames given but the plate is not a pattern (use #### or %04d)")
             return [None]
-        frames = parse_frames(self.frames) if self.frames else discover(self.plate)
-        if not frames:
-            raise InputError(f"{self.plate}: no frames on disk match this pattern")
-        return frames
+        on_disk = discover(plate)
+        if not self.frames:
+            if not on_disk:
+                raise InputError(f"{plate}: no frames on disk match this pattern")
+            return list(on_disk)
+        frames = parse_frames(self.frames)
+        present = set(on_disk)
+        missing = [f for f in frames if f not in present]
+        if missing:
+            raise InputError(f"{plate}: {len(missing)} of {len(frames)} frames are not on disk: {listing(missing)}")
+        return list(frames)
 
-    def paths(self, frame: int | None) -> dict[str, str | None]:
-        """Every path of one frame, by role; a non-pattern trimap/background serves every frame."""
-        roles = {
+    def paths(self, frame: int | None) -> dict[str, Target | None]:
+        """Every input and output of one frame, by role; a non-pattern trimap/background serves every frame."""
+        roles: dict[str, Target | None] = {
             "plate": self.plate,
             "trimap": self.trimap,
             "background": self.background,
-            "output": self.output,
-            "foreground": self.foreground,
+            **{role: self.outputs.get(role) for role in OUTPUT_ROLES},
         }
-        return {r: (frame_path(p, frame) if p and frame is not None and is_pattern(p) else p) for r, p in roles.items()}
+        return {
+            r: frame_path(p, frame) if isinstance(p, str) and frame is not None and is_pattern(p) else p
+            for r, p in roles.items()
+        }
 
-    def check(self) -> list[int | None]:
-        """Validate paths for every frame before anything runs; returns the frames."""
+    def check(self, cancelled: Callable[[], bool] = lambda: False) -> list[int | None]:
+        """Validate inputs and outputs for every frame before anything runs; returns the frames.
+
+        Raises :class:`Cancelled` as soon as ``cancelled()`` turns true."""
+        if not self.outputs:
+            raise InputError("no output given")
+        alpha = _file(self.output)
+        if alpha is not None and not self.allow_8bit and not holds_float(alpha):
+            raise InputError(
+                f"{alpha}: '{Path(alpha).suffix}' holds 8 bits per channel, too few for alpha "
+                "(use EXR, PNG or TIFF, or allow 8 bits explicitly)"
+            )
         frames = self.frame_list()
-        for role in ("output", "foreground"):
+        for role, value in self.outputs.items():
+            if isinstance(value, str) and frames != [None] and not is_pattern(value):
+                flag = "-o" if role == "alpha" else "--foreground"
+                raise InputError(f"{value}: the plate is a sequence, so {flag} must be a pattern too")
+        for role in INPUT_ROLES:  # stills exist and are readable (a frame's own files are checked as it runs)
             value = getattr(self, role)
-            if value and frames != [None] and not is_pattern(value):
-                raise InputError(
-                    f"{value}: the plate is a sequence, so --{'o' if role == 'output' else role} must be a pattern too"
-                )
+            if isinstance(value, str) and (frames == [None] or not is_pattern(value)):
+                probe(value, layer=self.layer if role != "trimap" else None)
+        buffers = {r: t for r, t in self.outputs.items() if not isinstance(t, str)}
+        if buffers:
+            size = self.plate.size if not isinstance(self.plate, str) else _size(self.plate, self.layer)
+            for role, buffer in buffers.items():
+                buffer.fits(role, size, self.premultiply)
         for frame in frames:
+            if cancelled():
+                raise Cancelled()
             p = self.paths(frame)
-            check_outputs([p["output"], p["foreground"]], [p["plate"], p["trimap"], p["background"]])
+            check_outputs(
+                [_file(p[r]) for r in OUTPUT_ROLES],
+                [_file(p[r]) for r in INPUT_ROLES],
+            )
+            _check_buffers([p[r] for r in OUTPUT_ROLES], [p[r] for r in (*INPUT_ROLES, *OUTPUT_ROLES)])
         return frames
+
+    def settings(self, matter: Matter) -> dict[str, Any]:
+        """The settings that change the result, for resume stamps."""
+        return {
+            "model": matter.spec.name,
+            "tile": matter.tile,
+            "colorspace": self.colorspace,
+            "layer": self.layer,
+            "premultiply": self.premultiply,
+        }
+
+
+def _size(path: str, layer: str | None) -> tuple[int, int]:
+    spec = probe(path, layer=layer)
+    return spec.width, spec.height
+
+
+def _check_buffers(outputs: list[Target | None], others: list[Target | None]) -> None:
+    """A buffer output must not be backed by an input's (or another output's) file."""
+    for out in outputs:
+        if out is None or isinstance(out, str):
+            continue
+        for other in others:
+            if other is None or other is out:
+                continue
+            backing = Path(other) if isinstance(other, str) else other.path
+            if backing.resolve() == out.path.resolve():
+                raise InputError(f"{out.path}: output is also an input or another output; refusing to overwrite it")
 
 
 @dataclass
 class JobResult:
-    """Frames that succeeded and failed (with their messages)."""
+    """Frames that succeeded, were skipped as up to date, and failed (with their messages)."""
 
     done: list[int | None] = field(default_factory=list)
+    skipped: list[int | None] = field(default_factory=list)
     failed: dict[int | None, str] = field(default_factory=dict)
 
 
-def run_frame(matter: Matter, job: MatteJob, frame: int | None, emit: Callable[[Event], None]) -> Event:
-    """Matte one frame and write its outputs; returns the ``done`` event. Raises MatteError on bad input."""
+def _digest(value: Target) -> str:
+    path = Path(value) if isinstance(value, str) else value.path
+    if not path.is_file():
+        raise InputError(f"{path}: file does not exist")
+    return stamps.sha256(path)
+
+
+def _load(value: Target | None, colorspace: str | None, layer: str | None) -> Image | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return read_image(value, colorspace, layer=layer)
+    return value.image(colorspace)
+
+
+def run_frame(
+    matter: Matter,
+    job: MatteJob,
+    frame: int | None,
+    emit: Callable[[Event], None],
+    *,
+    model_sha256: str = "",
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Event:
+    """Matte one frame and write its outputs; returns the ``done`` (or ``skipped``) event.
+
+    Raises MatteError on bad input and :class:`Cancelled` when ``cancelled()`` turns true between steps."""
     start = time.perf_counter()
     p = job.paths(frame)
-    plate = read_image(p["plate"], job.colorspace, layer=job.layer)
-    trimap = read_image(p["trimap"]) if p["trimap"] else None
-    background = read_image(p["background"], job.colorspace, layer=job.layer) if p["background"] else None
+    outputs: dict[str, Target] = {role: t for role in OUTPUT_ROLES if (t := p[role]) is not None}
+    files = {role: Path(t) for role, t in outputs.items() if isinstance(t, str)}
+    inputs = {r: _digest(t) for r in INPUT_ROLES if (t := p[r]) is not None}
+    settings = job.settings(matter)
+    stamp = {role: stamps.make(model_sha256, {**settings, "output": role}, inputs) for role in files}
+    names = [str(t) if isinstance(t, str) else str(t.path) for t in outputs.values()]
+    if job.skip_existing and len(files) == len(outputs):
+        if stamps.up_to_date({files[role]: stamp[role] for role in files}):
+            return {"event": "skipped", "frame": frame, "outputs": names}
+    plate = _load(p["plate"], job.colorspace, job.layer)
+    assert plate is not None
+    trimap = _load(p["trimap"], None, None)
+    background = _load(p["background"], job.colorspace or plate.colorspace, job.layer)
     for other in (trimap, background):
         if other is not None and other.window[2:] == plate.window[2:] and other.window != plate.window:
-            raise InputError(f"{other.path}: data window {other.window} differs from the plate's {plate.window}")
+            raise InputError(f"{other.name}: data window {other.window} differs from the plate's {plate.window}")
+    if cancelled():
+        raise Cancelled()
 
     def progress(done: int, total: int) -> None:
         emit({"event": "progress", "frame": frame, "tiles_done": done, "tiles_total": total})
 
     matte = matter.matte(plate, trimap, background, progress=progress)
-    outputs = []
-    if job.premultiply:
-        write_image(p["output"], matte.premultiplied(), like=plate, colorspace=plate.colorspace)
-    else:
-        write_image(p["output"], matte.alpha, like=plate)
-    outputs.append(p["output"])
-    if p["foreground"]:
-        write_image(p["foreground"], matte.foreground, like=plate, colorspace=plate.colorspace)
-        outputs.append(p["foreground"])
+    if cancelled():
+        raise Cancelled()
+    written = []
+    for role, path in files.items():
+        if role == "alpha" and job.premultiply:
+            pixels, colorspace = matte.premultiplied(), plate.colorspace
+        elif role == "alpha":
+            pixels, colorspace = matte.alpha, None
+        else:
+            pixels, colorspace = matte.foreground, plate.colorspace
+        attributes = {stamps.KEY: stamp[role]}
+        written.append(OutputFile(path, pixels, like=plate, colorspace=colorspace, attributes=attributes))
+    write_images(written)
+    for role, target in outputs.items():
+        if not isinstance(target, str):
+            target.fill(role, matte, job.premultiply)
     return {
         "event": "done",
         "frame": frame,
-        "outputs": outputs,
+        "outputs": names,
         "seconds": round(time.perf_counter() - start, 4),
         "tiles_run": matte.tiles_run,
         "tiles_skipped": matte.tiles_skipped,
@@ -121,20 +277,37 @@ def run_frame(matter: Matter, job: MatteJob, frame: int | None, emit: Callable[[
 
 
 def run_job(
-    matter: Matter, job: MatteJob, emit: Callable[[Event], None], cancelled: Callable[[], bool] = lambda: False
+    matter: Matter,
+    job: MatteJob,
+    emit: Callable[[Event], None],
+    cancelled: Callable[[], bool] = lambda: False,
+    frames: list[int | None] | None = None,
 ) -> JobResult:
-    """Run every frame of ``job``, emitting events; a failing frame is reported and the rest go on."""
-    frames = job.check()
+    """Run every frame of ``job`` (``frames``: what :meth:`MatteJob.check` returned, else it is called),
+    emitting events; a failing frame is reported and the rest go on. Stale temps of killed runs beside
+    the outputs are removed first. Raises :class:`Cancelled` when ``cancelled()`` turns true."""
+    frames = job.check(cancelled) if frames is None else frames
+    remove_stale_temps(
+        t for f in frames for role, t in job.paths(f).items() if role in OUTPUT_ROLES and isinstance(t, str)
+    )
+    model_sha256 = stamps.sha256(job.model or default_model())
     result = JobResult()
     if matter.spec.recurrent:
+        if job.skip_existing:
+            raise InputError(
+                f"{job.model or 'model'}: recurrent models carry each frame into the next, so frames cannot be "
+                "skipped; run the whole range without skipping"
+            )
         matter.reset()
     for frame in frames:
         if cancelled():
-            break
+            raise Cancelled()
         try:
-            emit(run_frame(matter, job, frame, emit))
-            result.done.append(frame)
+            event = run_frame(matter, job, frame, emit, model_sha256=model_sha256, cancelled=cancelled)
         except MatteError as exc:
             result.failed[frame] = str(exc)
             emit({"event": "error", "frame": frame, "message": str(exc)})
+            continue
+        (result.skipped if event["event"] == "skipped" else result.done).append(frame)
+        emit(event)
     return result

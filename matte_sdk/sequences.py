@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import InputError
 
+#: The most frames one run (or worker request) may name: bounds the work before anything runs.
+MAX_FRAMES = 1_000_000
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%(0?\d*)d")
 
@@ -34,7 +37,17 @@ def parse_frames(text: str) -> list[int]:
     step = int(m.group(3) or 1)
     if last < first or step < 1:
         raise InputError(f"--frames {text!r}: empty range")
+    count = (last - first) // step + 1
+    if count > MAX_FRAMES:
+        raise InputError(f"--frames {text!r}: {count} frames; at most {MAX_FRAMES} per run (split the range)")
     return list(range(first, last + 1, step))
+
+
+def listing(frames: Iterable[int], limit: int = 10) -> str:
+    """Frame numbers for a message, at most ``limit`` of them: ``3, 4, 7 and 99 more``."""
+    frames = list(frames)
+    shown = ", ".join(map(str, frames[:limit]))
+    return shown + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
 
 
 def discover(pattern: str) -> list[int]:
