@@ -1,0 +1,278 @@
+"""Pull mattes for a MatteSDK node: render its inputs, skip frames whose cache key is current, send the rest.
+
+:func:`prepare` and :func:`render_inputs` touch nodes and so run on Nuke's main thread; :func:`run` may run
+on any thread and reaches the main thread only through the ``on_main`` function it is given
+(``nuke.executeInMainThreadWithResult`` in the GUI, a plain call on the farm).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nuke
+
+from . import client, node
+from .cache import Cache, frame_key
+from .worker_link import worker
+
+#: Channels each input is rendered with: the plate's and clean plate's colour, the trimap's alpha.
+CHANNELS = {"Source": "rgb", "Trimap": "alpha", "Background": "rgb"}
+#: Knobs of the temporary Write nodes: 32-bit float EXR of the whole data window (bbox, overscan
+#: included), in the working space (raw), without metadata so equal pixels give equal files.
+WRITE_KNOBS = {
+    "file_type": "exr",
+    "datatype": "32 bit float",
+    "compression": "none",
+    "metadata": "no metadata",
+    "autocrop": False,
+    "raw": True,
+}
+#: Working-space names of Nuke's own configs and the OCIO names the worker knows them by.
+COLORSPACES = {"linear": "lin_rec709", "ACES - ACEScg": "ACEScg", "ACES - ACES2065-1": "ACES2065-1"}
+_RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:x\s*(\d+))?)?\s*$")
+
+
+class PullError(Exception):
+    """A pull failed; the message is one line for the artist, naming the node and the problem."""
+
+
+@dataclass
+class Job:
+    """What one pull does, read from the node on the main thread."""
+
+    node: str
+    first: int
+    last: int
+    step: int
+    cache: Path
+    inputs: tuple[str, ...]
+    colorspace: str
+    model: str | None = None
+    device: str = "auto"
+    tile: int | None = None
+    foreground: bool = False
+
+    @property
+    def frames(self) -> list[int]:
+        return list(range(self.first, self.last + 1, self.step))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return ("matte", "foreground") if self.foreground else ("matte",)
+
+    def settings(self) -> dict[str, Any]:
+        """What, besides the input pixels, changes a matte (part of every frame's cache key)."""
+        model = None
+        if self.model:
+            stat = os.stat(self.model)
+            model = [self.model, stat.st_size, stat.st_mtime_ns]
+        return {
+            "model": model,
+            "device": self.device,
+            "tile": self.tile,
+            "foreground": self.foreground,
+            "colorspace": self.colorspace,
+            "inputs": list(self.inputs),
+        }
+
+
+@dataclass
+class Result:
+    """Which frames a pull sent to the worker and which the cache already had."""
+
+    pulled: list[int] = field(default_factory=list)
+    cached: list[int] = field(default_factory=list)
+    cancelled: bool = False
+
+    def summary(self) -> str:
+        done = f"pulled {len(self.pulled)} frame(s), {len(self.cached)} cached"
+        return f"cancelled: {done}" if self.cancelled else done
+
+
+def working_colorspace() -> str:
+    """The OCIO name of the script's working space (``scene_linear (ACEScg)`` → ``ACEScg``)."""
+    knob = nuke.root().knob("workingSpaceLUT")
+    name = knob.value().strip() if knob is not None else ""
+    if m := re.fullmatch(r"[\w-]+ \((.+)\)", name):
+        name = m.group(1)
+    return COLORSPACES.get(name, name) or "lin_rec709"
+
+
+def frame_range(text: str) -> tuple[int, int, int]:
+    """``1001-1100``, ``1001-1100x2`` or ``1001`` as (first, last, step); empty: the script's range."""
+    if not text.strip():
+        root = nuke.root()
+        return int(root["first_frame"].value()), int(root["last_frame"].value()), 1
+    m = _RANGE.match(text)
+    if m is None or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))) or m.group(3) == "0":
+        raise ValueError(f"frame range {text!r} is not like 1001-1100 or 1001-1100x2")
+    first = int(m.group(1))
+    return first, int(m.group(2) or first), int(m.group(3) or 1)
+
+
+def prepare(group: nuke.Node, frames: tuple[int, int, int] | None = None) -> Job:
+    """Read the node's knobs and check its inputs (main thread); ``frames`` overrides its frame range."""
+    name = group.fullName()
+    connected = tuple(n for i, n in enumerate(node.INPUTS) if group.input(i) is not None)
+    if "Source" not in connected:
+        raise PullError(f"{name}: no Source input connected")
+    if "Trimap" in connected and "Background" in connected:
+        raise PullError(f"{name}: connect a Trimap or a Background, not both")
+    model = group["model"].value().strip() or None
+    if model is not None:
+        model = os.path.abspath(os.path.expanduser(model))
+        if not os.path.isfile(model):
+            raise PullError(f"{name}: model file {model} does not exist")
+    try:
+        first, last, step = frames or frame_range(group["frames"].value())
+    except ValueError as exc:
+        raise PullError(f"{name}: {exc}") from None
+    tile = int(group["tile"].value())
+    return Job(
+        node=name,
+        first=first,
+        last=last,
+        step=step,
+        cache=node.cache_folder(group),
+        inputs=connected,
+        colorspace=working_colorspace(),
+        model=model,
+        device=str(group["device"].value()),
+        tile=tile if tile > 0 else None,
+        foreground=bool(group["foreground"].value()),
+    )
+
+
+def render_inputs(group: nuke.Node, job: Job, folder: str) -> dict[str, str]:
+    """Render each connected input for the job's frames with a temporary Write (main thread); returns
+    each input's printf pattern (``folder/Source.%04d.exr``)."""
+    patterns = {}
+    with nuke.root():
+        for index, name in enumerate(node.INPUTS):
+            if name not in job.inputs:
+                continue
+            pattern = os.path.join(folder, f"{name}.%04d.exr")
+            write = nuke.nodes.Write(file=pattern.replace("\\", "/"), channels=CHANNELS[name])
+            try:
+                for knob, value in WRITE_KNOBS.items():
+                    if write.knob(knob) is not None:
+                        write[knob].setValue(value)
+                write.setInput(0, group.input(index))
+                nuke.execute(write, job.first, job.last, job.step)
+            except RuntimeError as exc:
+                raise PullError(f"{job.node}: cannot render the {name} input: {_one_line(exc)}") from None
+            finally:
+                nuke.delete(write)
+            patterns[name] = pattern
+    return patterns
+
+
+def run(
+    group: nuke.Node,
+    job: Job,
+    *,
+    on_main: Callable[..., Any],
+    progress: Callable[[str, float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> Result:
+    """Pull the job's stale frames (any thread): render the inputs, key each frame, send the stale ones
+    to the worker one frame at a time, then point the node's Reads at the cache (through ``on_main``)."""
+    result = Result()
+    cache = Cache(job.cache)
+    folder = tempfile.mkdtemp(prefix="matte-sdk-nuke-")
+    try:
+        patterns = on_main(render_inputs, group, job, folder)
+        settings = job.settings()
+        stale = []
+        for frame in job.frames:
+            files = {name: pattern % frame for name, pattern in patterns.items()}
+            key = frame_key(settings, files)
+            if cache.is_current(frame, key, job.kinds):
+                result.cached.append(frame)
+            else:
+                stale.append((frame, files, key))
+        for count, (frame, files, key) in enumerate(stale, 1):
+            if is_cancelled is not None and is_cancelled():
+                result.cancelled = True
+                break
+            if not _pull_frame(
+                job,
+                cache,
+                frame,
+                files,
+                f"frame {frame} ({count} of {len(stale)})",
+                progress,
+                is_cancelled,
+                (count - 1) / len(stale),
+                1 / len(stale),
+            ):
+                result.cancelled = True
+                break
+            cache.record(frame, key)
+            result.pulled.append(frame)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if result.pulled or result.cached:
+        on_main(
+            node.show,
+            group,
+            cache.pattern("matte"),
+            cache.pattern("foreground") if job.foreground else None,
+            job.first,
+            job.last,
+            result.summary(),
+        )
+    return result
+
+
+def _pull_frame(
+    job: Job,
+    cache: Cache,
+    frame: int,
+    files: dict[str, str],
+    label: str,
+    progress: Callable[[str, float], None] | None,
+    is_cancelled: Callable[[], bool] | None,
+    start: float,
+    share: float,
+) -> bool:
+    """One frame through the worker; False if it was cancelled."""
+    cache.folder.mkdir(parents=True, exist_ok=True)
+
+    def on_progress(event: dict) -> None:
+        if progress is not None:
+            tiles = f", tile {event['tiles_done']} of {event['tiles_total']}" if event.get("tiles_total") else ""
+            progress(f"{label}{tiles}", start + share * float(event.get("progress", 0.0)))
+
+    if progress is not None:
+        progress(label, start)
+    try:
+        worker().matte(
+            files["Source"],
+            trimap=files.get("Trimap"),
+            background=files.get("Background"),
+            outputs={kind if kind == "foreground" else "alpha": str(cache.path(kind, frame)) for kind in job.kinds},
+            model=job.model,
+            device=job.device,
+            tile=job.tile,
+            colorspace=job.colorspace,
+            on_progress=on_progress,
+            is_cancelled=is_cancelled,
+        )
+    except client.WorkerError as exc:
+        if exc.code == "cancelled":
+            return False
+        raise PullError(f"{job.node}: frame {frame}: {_one_line(exc)}") from None
+    return True
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
