@@ -1,15 +1,18 @@
 """Loading PyTorch checkpoints safely, recognising the format by content rather than by extension.
 
 Accepted: torch.export archives (``.pt2``), TorchScript archives and ``torch.save`` files holding a
-state_dict (given ``--arch module:Class``). Every ``torch.load`` uses ``weights_only=True``; a file that
-pickles whole Python objects (a module saved with ``torch.save(model)``) loads only with
-``trust_pickle=True``, because unpickling it runs code from the file.
+state_dict (given ``--arch module:Class``). The file is read once; its bytes are screened
+(:mod:`.screening`: CRCs, and members torch would unpickle beyond ``weights_only=True``) and those same
+bytes go to torch. Every ``torch.load`` uses ``weights_only=True``; anything that needs more (a module saved
+with ``torch.save(model)``, a pickle inside a ``.pt2``) loads only with ``trust_pickle=True``, because
+unpickling it runs code from the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import json
 import pickle
 import re
@@ -22,6 +25,7 @@ from typing import Any
 
 from .errors import LoadError, reason
 from .quiet import quiet
+from .screening import blocked_global, screen
 
 #: Where trainers commonly nest the weights inside a checkpoint dict, tried in this order.
 STATE_KEYS = ("state_dict", "model_state_dict", "model", "net", "params")
@@ -43,27 +47,28 @@ class LoadedModel:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def read(path: Path) -> bytes:
+    """The checkpoint's bytes; :class:`LoadError` if it can't be read."""
+    if not path.is_file():
+        raise LoadError(f"{path}: no such file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def sniff(path: Path) -> str:
-    """The checkpoint format from the file's content: ``torch.export``, ``torchscript`` or ``torch.save``.
+def sniff(path: Path, data: bytes | None = None) -> str:
+    """The checkpoint format from the file's content (``data``, else read from ``path``):
+    ``torch.export``, ``torchscript`` or ``torch.save``.
 
     Raises :class:`LoadError` for anything else, naming what the file looks like when it can tell.
     """
-    if not path.is_file():
-        raise LoadError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        head = f.read(16)
-    if zipfile.is_zipfile(path):
+    if data is None:
+        data = read(path)
+    head = data[:16]
+    if zipfile.is_zipfile(io.BytesIO(data)):
         try:
-            names = zipfile.ZipFile(path).namelist()
+            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
         except (zipfile.BadZipFile, OSError) as exc:
             raise LoadError(f"{path}: damaged archive ({exc})") from None
         tails = {n.split("/", 1)[1] if "/" in n else n for n in names}
@@ -101,21 +106,23 @@ def load(
     import torch
 
     path = Path(path)
-    kind = sniff(path)
-    digest = sha256(path)
+    data = read(path)
+    kind = sniff(path, data)
     if kind != "torch.save" and arch:
         raise LoadError(f"{path}: a {kind} archive carries its own architecture; --arch is only for state_dicts")
+    screen(path, data, kind, trust_pickle=trust_pickle)
+    digest = hashlib.sha256(data).hexdigest()
     if kind == "torch.export":
-        return LoadedModel(_load_program(path).module(), path, kind, digest)
+        return LoadedModel(_load_program(path, data).module(), path, kind, digest)
     if kind == "torchscript":
         try:
             with warnings.catch_warnings():  # torch ≥ 2.9 deprecates TorchScript; reading archives is our job
                 warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(str(path), map_location="cpu")
+                module = torch.jit.load(io.BytesIO(data), map_location="cpu")
         except Exception as exc:
             raise LoadError(f"{path}: torch.jit.load failed: {reason(exc)}") from None
         return LoadedModel(module.float().eval(), path, kind, digest)
-    obj = _torch_load(path, trust_pickle)
+    obj = _torch_load(path, data, trust_pickle)
     if isinstance(obj, torch.nn.Module):
         if arch:
             raise LoadError(f"{path}: holds a whole pickled module; --arch is only for state_dicts")
@@ -137,19 +144,20 @@ def load(
 _UNREGISTERED = re.compile(r"Deserializing ([\w.]+)\.\w+ in pytree is not registered")
 
 
-def _load_program(path: Path) -> Any:
-    """torch.export.load, importing the installed modules whose output types the archive names.
+def _load_program(path: Path, data: bytes) -> Any:
+    """torch.export.load of the screened bytes, importing the installed modules whose output types the
+    archive names.
 
     An archive records output containers (e.g. transformers' ``ImageMattingOutput``) by qualified name;
     their classes register with torch's pytree when their module is imported. Only installed modules
-    are imported; nothing is unpickled from the file.
+    are imported.
     """
     import torch
 
     for _ in range(8):
         with quiet("torch.export") as log:
             try:
-                return torch.export.load(str(path))
+                return torch.export.load(io.BytesIO(data))
             except Exception as exc:
                 error = exc
         match = _UNREGISTERED.search(log.getvalue() + str(error))
@@ -165,33 +173,24 @@ def _load_program(path: Path) -> Any:
     raise LoadError(f"{path}: torch.export.load failed: too many unregistered output types")
 
 
-def _torch_load(path: Path, trust_pickle: bool) -> Any:
+def _torch_load(path: Path, data: bytes, trust_pickle: bool) -> Any:
     import torch
 
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
             raise LoadError(
-                f"{path}: pickles Python objects ({_blocked_global(exc)}); loading it runs code "
+                f"{path}: pickles Python objects ({blocked_global(exc)}); loading it runs code "
                 f"from the file. Pass --trust-pickle only if you trust its source, or save "
                 f"model.state_dict() and convert that with --arch"
             ) from None
     except Exception as exc:
         raise LoadError(f"{path}: torch.load failed: {reason(exc)}") from None
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=False)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     except Exception as exc:
         raise LoadError(f"{path}: torch.load (--trust-pickle) failed: {reason(exc)}") from None
-
-
-def _blocked_global(exc: Exception) -> str:
-    """The global that weights_only refused, from torch's message, e.g. 'GLOBAL mynet.Net'."""
-    for line in str(exc).splitlines():
-        line = line.strip()
-        if "Unsupported global" in line or line.startswith("GLOBAL"):
-            return line.removeprefix("WeightsUnpickler error: ").rstrip(".")
-    return "not plain tensors"
 
 
 def _is_state(obj: Any) -> bool:
