@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 from matte_sdk import __version__, hookimpl
+from matte_sdk.atomic import atomic_path
 
 from .adapter import HostAdapter, HostError, Installation
 
@@ -104,19 +105,12 @@ class BlenderHost(HostAdapter):
             (SOURCE / "blender_manifest.toml").read_text(encoding="utf-8"),
             count=1,
         )
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".zip", dir=output.parent)
-        os.close(fd)
-        try:
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-                z.writestr("blender_manifest.toml", manifest)
-                for path in sorted(SOURCE.glob("*.py")):
-                    z.write(path, path.name)
-                z.write(CLIENT, "client.py")
-                z.writestr("worker.json", json.dumps({"command": command, "sdk": __version__}, indent=2) + "\n")
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(output) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("blender_manifest.toml", manifest)
+            for path in sorted(SOURCE.glob("*.py")):
+                z.write(path, path.name)
+            z.write(CLIENT, "client.py")
+            z.writestr("worker.json", json.dumps({"command": command, "sdk": __version__}, indent=2) + "\n")
         return output
 
     def install(self, target: Path | None = None) -> str:
