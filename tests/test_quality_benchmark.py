@@ -61,6 +61,22 @@ def test_model_rows_are_the_metrics_of_its_mattes(tiny_dataset, tmp_path):
     assert "| trimap2 | matte-sdk " in table and "s/image" in table
 
 
+def test_training_evaluate_scores_a_model_as_the_benchmark_does(tiny_dataset, tmp_path, capsys):
+    evaluate = pytest.importorskip("matte_sdk_training.evaluate", reason="matte_sdk_training is not installed")
+    model = onnx_models.trimap_model(tmp_path / "tiny.onnx")
+    assert (
+        evaluate.main([str(model), "--data", str(tiny_dataset), "--limit", "2", "--json", str(tmp_path / "r.json")])
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "| trimap1 | closed-form (published) | 4.63 |" in table and table.count("| matte-sdk ") == 2
+    rows = json.loads((tmp_path / "r.json").read_text())
+    bench = json.loads(
+        quality("--data", tiny_dataset, "--model", model, "--device", "cpu", "--peers", "none", "--limit", 2, "--json")
+    )
+    assert [{**r, "seconds": 0} for r in rows] == [{**r, "seconds": 0} for r in bench]
+
+
 def test_bad_arguments_are_errors(tiny_dataset, tmp_path):
     for args, message in ((["--peers", "gimp"], "unknown gimp"), (["--data", tmp_path / "none"], "no image")):
         result = subprocess.run(
