@@ -290,35 +290,15 @@ def test_an_output_that_is_a_folder_is_refused_before_scoring(dataset, capsys, o
 
 def test_a_markdown_report_never_writes_its_pictures_among_inputs(dataset, capsys):
     root, _ = dataset
-    before = sorted((root / "pred8").iterdir())
-    # The pictures of pred8.md would go to pred8_files/; a folder named like that holding inputs is refused.
-    (root / "pred8").rename(root / "report_files")
-    code, _, err = run(
-        capsys,
-        "--pred",
-        root / "report_files",
-        "--gt",
-        root / "gt",
-        "--trimap",
-        root / "trimap",
-        "--report",
-        root / "report.md",
-    )
-    assert code == 1 and "pictures folder" in err and "holds an input" in err and not (root / "report.md").exists()
-    assert [p.name for p in sorted((root / "report_files").iterdir())] == [p.name for p in before]
-    (root / "other_files").write_text("a file where the pictures folder would go")
-    code, _, err = run(
-        capsys,
-        "--pred",
-        root / "report_files",
-        "--gt",
-        root / "gt",
-        "--trimap",
-        root / "trimap",
-        "--report",
-        root / "other.md",
-    )
-    assert code == 1 and "other_files is a file" in err and err.count("\n") == 1
+    (root / "pred8").rename(root / "report_files")  # where report.md would put its pictures
+    before = sorted(p.name for p in (root / "report_files").iterdir())
+    (root / "other_files").write_text("a file where other.md's pictures folder would go")
+    inputs = ["--pred", root / "report_files", "--gt", root / "gt", "--trimap", root / "trimap"]
+    for report, message in (("report.md", "report_files holds an input"), ("other.md", "other_files is a file")):
+        code, out, err = run(capsys, *inputs, "--report", root / report)
+        assert code == 1 and out == "" and f"its pictures folder {root / message}" in err and err.count("\n") == 1
+        assert not (root / report).exists()
+    assert sorted(p.name for p in (root / "report_files").iterdir()) == before
 
 
 def test_single_files_are_one_image(dataset, capsys):
