@@ -7,7 +7,8 @@ import pytest
 from conftest import SHARED, make_plate, write_exr, write_png
 
 from matte_sdk.cli import main
-from matte_sdk.evaluation import metrics
+from matte_sdk.errors import MatteError
+from matte_sdk.evaluation import metrics, report
 from matte_sdk.imageio import read_image
 
 REFERENCE = SHARED / "data" / "metric-reference"
@@ -294,10 +295,10 @@ def test_a_markdown_report_never_writes_its_pictures_among_inputs(dataset, capsy
     before = sorted(p.name for p in (root / "report_files").iterdir())
     (root / "other_files").write_text("a file where other.md's pictures folder would go")
     inputs = ["--pred", root / "report_files", "--gt", root / "gt", "--trimap", root / "trimap"]
-    for report, message in (("report.md", "report_files holds an input"), ("other.md", "other_files is a file")):
-        code, out, err = run(capsys, *inputs, "--report", root / report)
+    for page, message in (("report.md", "report_files holds an input"), ("other.md", "other_files is a file")):
+        code, out, err = run(capsys, *inputs, "--report", root / page)
         assert code == 1 and out == "" and f"its pictures folder {root / message}" in err and err.count("\n") == 1
-        assert not (root / report).exists()
+        assert not (root / page).exists()
     assert sorted(p.name for p in (root / "report_files").iterdir()) == before
 
 
@@ -355,3 +356,28 @@ def test_a_file_that_is_not_an_image_is_named(dataset, capsys):
     root, _ = dataset
     code, out, err = run(capsys, "--pred", root / "gt" / "notes.txt", "--gt", root / "gt", "--trimap", root / "trimap")
     assert code == 1 and out == "" and "notes.txt: not an image file" in err and err.count("\n") == 1
+
+
+def test_outputs_are_one_unit_and_a_later_report_drops_earlier_pictures(dataset, capsys, monkeypatch):
+    root, _ = dataset
+    inputs = ["--pred", root / "pred8", "--gt", root / "gt", "--trimap", root / "trimap"]
+    code, _, err = run(capsys, *inputs, "--report", root / "r.md")
+    assert code == 0, err
+    assert len(list((root / "r_files").iterdir())) == 2
+    (root / "r.html").write_text("earlier report")
+
+    def disk_full(*_):
+        raise MatteError("no space left on device")
+
+    # When the plot cannot be made, neither the new HTML page nor the new Markdown report is left.
+    monkeypatch.setattr(report, "_plot_figure", disk_full)
+    for page in ("r.html", "r.md"):
+        before = (root / page).read_bytes()
+        code, _, err = run(capsys, *inputs, "--report", root / page, "--plot", root / "p.png")
+        assert code == 1 and "no space left on device" in err
+        assert (root / page).read_bytes() == before and not (root / "p.png").exists()
+    assert len(list((root / "r_files").iterdir())) == 2 and not [p for p in root.iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+    code, _, err = run(capsys, *inputs, "--report", root / "r.md", "--max-images", "1")
+    assert code == 0, err
+    assert len(list((root / "r_files").iterdir())) == 1  # the picture of the image no longer shown is gone

@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if outputs:
         samples = report.load_samples(results, entries, worst(results, args.max_images))
         described = {"ground truth": args.gt, "trimaps": args.trimap, "plates": args.plate}
-        for output in outputs:
-            report.write(output, results, entries, samples, described)
+        report.write(outputs, results, entries, samples, described)
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import colour
-from ..atomic import write_bytes
+from ..atomic import atomic_paths
 from ..errors import InputError, MatteError
 from ..imageio import Image, read_image, same_file
 from . import metrics
@@ -151,19 +151,42 @@ def display_plate(image: Image) -> np.ndarray:
 
 
 def write(
-    path: str, results: list[MethodResult], entries: list[Entry], samples: list[Sample], inputs: dict[str, str | None]
-) -> Path:
-    """Write a plot or a report, chosen by the extension of ``path``; ``inputs`` describe the report's sources."""
-    target = Path(path)
-    suffix = target.suffix.lower()
+    outputs: Sequence[str],
+    results: list[MethodResult],
+    entries: list[Entry],
+    samples: list[Sample],
+    inputs: dict[str, str | None],
+) -> None:
+    """Write every plot and report (each chosen by its extension) as one unit: all files, a Markdown
+    report's pictures included, are complete before any of them replaces an earlier one, and if one fails
+    none is left. Pictures of an earlier Markdown report that this one does not have are then removed.
+    ``inputs`` describe the report's sources."""
     names = [entry.name for entry in entries]
-    if suffix in PLOT_FORMATS:
-        write_bytes(target, _render(_plot_figure(results, samples), suffix[1:]))
-    elif suffix == ".md":
-        _write_markdown(target, results, names, samples, inputs)
-    else:
-        _write_html(target, results, names, samples, inputs)
-    return target
+    files: dict[Path, bytes] = {}
+    for path in map(Path, outputs):
+        suffix = path.suffix.lower()
+        if suffix in PLOT_FORMATS:
+            files[path] = _render(_plot_figure(results, samples), suffix[1:])
+        elif suffix == ".md":
+            files.update(_markdown(path, results, names, samples, inputs))
+        else:
+            files[path] = _html(results, names, samples, inputs)
+    folders = [pictures_folder(Path(p)) for p in outputs if Path(p).suffix.lower() == ".md"]
+    created = [folder for folder in folders if not folder.is_dir()]
+    for folder in created:
+        folder.mkdir()
+    try:
+        with atomic_paths(list(files)) as temps:
+            for tmp, data in zip(temps, files.values(), strict=True):
+                tmp.write_bytes(data)
+    except BaseException:
+        for folder in created:
+            folder.rmdir()
+        raise
+    for folder in folders:
+        for stale in [*folder.glob("[0-9][0-9][0-9]_*.png"), folder / "methods.png"]:
+            if stale not in files:
+                stale.unlink(missing_ok=True)
 
 
 def _plot_figure(results: list[MethodResult], samples: list[Sample]):
@@ -288,7 +311,8 @@ def _cells(scores: metrics.Scores) -> list[str]:
     return [f"{scores.sad:.4f}", f"{scores.mse:.6f}", f"{scores.grad:.4f}", f"{scores.conn:.4f}"]
 
 
-def _write_html(target: Path, results, names, samples, inputs) -> None:
+def _html(results, names, samples, inputs) -> bytes:
+    """A self-contained HTML page, pictures inline."""
     described, means, per_image = _summary(results, names, samples, inputs)
 
     def cells(row: list[str], tag: str) -> str:
@@ -318,10 +342,11 @@ def _write_html(target: Path, results, names, samples, inputs) -> None:
         + table(["image", "method", *METRIC_LABELS.values()], per_image)
         + "</body></html>\n"
     )
-    write_bytes(target, page.encode())
+    return page.encode()
 
 
-def _write_markdown(target: Path, results, names, samples, inputs) -> None:
+def _markdown(target: Path, results, names, samples, inputs) -> dict[Path, bytes]:
+    """The Markdown page at ``target`` and its pictures in :func:`pictures_folder`, by path."""
     described, means, per_image = _summary(results, names, samples, inputs)
 
     def line(row: list[str]) -> str:
@@ -331,15 +356,10 @@ def _write_markdown(target: Path, results, names, samples, inputs) -> None:
         return [line(head), "|" + "---|" * len(head), *(line(row) for row in rows)]
 
     folder = pictures_folder(target)
-    folder.mkdir(exist_ok=True)
-    links, written = [], set()
+    files, links = {}, []
     for stem, caption, png in _pictures(results, samples):
-        write_bytes(folder / f"{stem}.png", png)
-        written.add(f"{stem}.png")
+        files[folder / f"{stem}.png"] = png
         links += [f"![{caption}]({folder.name}/{stem}.png)", ""]
-    for stale in [*folder.glob("[0-9][0-9][0-9]_*.png"), folder / "methods.png"]:
-        if stale.name not in written:
-            stale.unlink(missing_ok=True)  # pictures of an earlier report in the same folder
     lines = [
         "# matte-sdk eval",
         "",
@@ -356,7 +376,7 @@ def _write_markdown(target: Path, results, names, samples, inputs) -> None:
         "",
         *table(["image", "method", *METRIC_LABELS.values()], per_image),
     ]
-    write_bytes(target, ("\n".join(lines) + "\n").encode())
+    return {target: ("\n".join(lines) + "\n").encode(), **files}
 
 
 def _figure_class():
