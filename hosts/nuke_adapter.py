@@ -31,6 +31,10 @@ PACKAGE = "matte_sdk_nuke"
 #: Ends the line ``install`` adds to a user's init.py (how a reinstall finds and replaces it).
 MARKER = "# matte-sdk: added by `matte-sdk hosts install nuke`"
 _VERSION = re.compile(r"Nuke(\d+)\.(\d+)v(\d+)")
+#: Names of Nuke executables: ``Nuke16.0``, ``Nuke16.0v4``, ``Nuke15.1.exe``.
+_EXECUTABLE = re.compile(r"Nuke\d+\.\d+(v\d+)?(\.exe)?")
+#: Where Nuke installs on Linux (``/usr/local/Nuke16.0v4/Nuke16.0``).
+INSTALL_ROOTS = ("/usr/local", "/opt")
 
 
 def _files(worker_command: list[str] | None = None) -> dict[str, bytes]:
@@ -56,15 +60,19 @@ def _candidates() -> list[str]:
     found = [os.environ.get("NUKE", ""), shutil.which("nuke") or ""]
     for folder in os.environ.get("PATH", "").split(os.pathsep):
         if folder:
-            found += sorted(str(p) for p in Path(folder).glob("Nuke[0-9]*") if p.suffix in ("", ".exe"))
+            found += sorted(str(p) for p in Path(folder).glob("Nuke*") if _EXECUTABLE.fullmatch(p.name))
     if sys.platform == "darwin":
         found += sorted(str(p) for p in Path("/Applications").glob("Nuke*/Nuke*.app/Contents/MacOS/Nuke*"))
     elif os.name == "nt":
         root = Path(os.environ.get("ProgramFiles", r"C:\Program Files"))
         found += sorted(str(p) for p in root.glob("Nuke*/Nuke*.exe"))
     else:
-        for root in ("/usr/local", "/opt"):
-            found += sorted(str(p) for p in Path(root).glob("Nuke*/Nuke[0-9]*") if _VERSION.search(str(p.parent)))
+        for root in INSTALL_ROOTS:
+            found += sorted(
+                str(p)
+                for p in Path(root).glob("Nuke*/Nuke*")
+                if _VERSION.search(p.parent.name) and _EXECUTABLE.fullmatch(p.name)
+            )
     return list(dict.fromkeys(p for p in found if p and os.path.isfile(p) and os.access(p, os.X_OK)))
 
 

@@ -53,6 +53,8 @@ class Job:
     step: int
     cache: Path
     inputs: tuple[str, ...]
+    #: The frames the node's Reads cover: its own range, widened to the pulled frames.
+    shown: tuple[int, int]
     colorspace: str
     model: str | None = None
     device: str = "auto"
@@ -131,9 +133,10 @@ def prepare(group: nuke.Node, frames: tuple[int, int, int] | None = None) -> Job
         if not os.path.isfile(model):
             raise PullError(f"{name}: model file {model} does not exist")
     try:
-        first, last, step = frames or frame_range(group["frames"].value())
+        own = frame_range(group["frames"].value())
     except ValueError as exc:
         raise PullError(f"{name}: {exc}") from None
+    first, last, step = frames or own
     tile = int(group["tile"].value())
     return Job(
         node=name,
@@ -142,6 +145,7 @@ def prepare(group: nuke.Node, frames: tuple[int, int, int] | None = None) -> Job
         step=step,
         cache=node.cache_folder(group),
         inputs=connected,
+        shown=(min(first, own[0]), max(last, own[1])),
         colorspace=working_colorspace(),
         model=model,
         device=str(group["device"].value()),
@@ -225,8 +229,7 @@ def run(
             group,
             cache.pattern("matte"),
             cache.pattern("foreground") if job.foreground else None,
-            job.first,
-            job.last,
+            *job.shown,
             result.summary(),
         )
     return result
