@@ -273,10 +273,10 @@ def test_help_shows_the_printf_pattern_as_typed(capsys):
     assert "shot.%04d.exr" in out and "%%" not in out
 
 
-@pytest.mark.parametrize("option", ["--report", "--plot"])
-def test_an_output_that_is_a_folder_is_refused_before_scoring(dataset, capsys, option):
+@pytest.mark.parametrize("option, name", [("--report", "out.html"), ("--plot", "out.png"), ("--report", "out")])
+def test_an_output_that_is_a_folder_is_refused_before_scoring(dataset, capsys, option, name):
     root, _ = dataset
-    target = root / ("out.html" if option == "--report" else "out.png")
+    target = root / name
     target.mkdir()
     # A NaN prediction would fail scoring: the output's error must come first, before any scoring work.
     write_exr(root / "pred8" / "shot2.exr", np.full((H, W), np.nan, np.float32), fmt="float")

@@ -100,12 +100,12 @@ def check_outputs(report: str | None, plot: str | None, inputs: Sequence[Path]) 
     outputs = [(path, formats) for path, formats in ((report, REPORT_FORMATS), (plot, PLOT_FORMATS)) if path]
     for path, formats in outputs:
         target = Path(path)
+        if target.is_dir():
+            raise InputError(f"{path}: is a folder; name the file to write")
         if target.suffix.lower() not in formats:
             raise InputError(f"{path}: cannot write '{target.suffix}' files here (use {', '.join(formats)})")
         if not target.parent.is_dir():
             raise InputError(f"{path}: folder {target.parent} does not exist")
-        if target.is_dir():
-            raise InputError(f"{path}: is a folder; name the file to write")
         if any(same_file(target, source) for source in inputs):
             raise InputError(f"{path}: is one of the inputs; refusing to overwrite it")
     if report and Path(report).suffix.lower() == ".md":
