@@ -3,10 +3,11 @@
 Host adapters (Blender, Nuke, GIMP) import or vendor this single file. It starts the worker as a child
 process, speaks the newline-delimited JSON protocol of ``docs/worker-protocol.md`` over its stdin and
 stdout, restarts it when it has crashed or been killed, and never waits forever: a request that hears
-nothing from the worker for ``idle_timeout`` seconds kills the worker and raises :class:`WorkerTimeout`.
+nothing from the worker for ``idle_timeout`` seconds kills the worker and raises :class:`WorkerTimeout`,
+and one that is not finished after its ``timeout`` (an overall deadline) is cancelled and raises it too.
 
 >>> with WorkerClient(["matte-sdk", "worker"]) as worker:
-...     worker.matte("plate.####.exr", trimap="trimap.exr", frames=[1, 2, 3],
+...     worker.matte("plate.####.exr", trimap="trimap.exr", frames="1-3",
 ...                  outputs={"alpha": "matte.####.exr"}, on_progress=print)
 
 Frames travel as file paths (EXR, read and written by the worker) or as :class:`SharedFrame` buffers:
@@ -36,6 +37,10 @@ COMMAND_VARIABLE = "MATTE_SDK_WORKER"
 #: Variables of the host's own Python that would break the worker's (different) interpreter.
 _HOST_PYTHON_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONEXECUTABLE")
 _POLL = 0.1
+#: Seconds a request past its deadline gets to answer its cancel before the worker is killed.
+_CANCEL_GRACE = 5.0
+#: Overall deadline of a ``status`` request: the worker answers it at once, even while it mattes.
+STATUS_TIMEOUT = 30.0
 _DIED = object()
 
 Event = Mapping[str, Any]
@@ -57,7 +62,8 @@ class WorkerCrashed(WorkerError):
 
 
 class WorkerTimeout(WorkerError):
-    """The worker said nothing for too long; it was killed and the next request starts a new one."""
+    """The worker said nothing for too long (it was killed and the next request starts a new one), or a
+    request ran past its overall deadline (it was cancelled, or the worker killed if it did not stop)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "timeout")
@@ -190,8 +196,9 @@ class WorkerClient:
     ``command`` is the worker command line (default :func:`default_command`). ``env`` replaces the
     child's environment; by default it inherits this process's minus the host's Python variables
     (``PYTHONHOME``, ``PYTHONPATH`` …), since the worker runs a different interpreter. ``on_log``
-    receives each line the worker writes to stderr. Thread-safe; requests run one at a time in the
-    worker, in the order sent.
+    receives each line the worker writes to stderr. ``idle_timeout`` bounds the silence during a
+    request; ``timeout`` (None: none) bounds each request's whole duration, and each request may
+    override either. Thread-safe; requests run one at a time in the worker, in the order sent.
     """
 
     def __init__(
@@ -201,12 +208,14 @@ class WorkerClient:
         env: Mapping[str, str] | None = None,
         start_timeout: float = 120.0,
         idle_timeout: float = 600.0,
+        timeout: float | None = None,
         on_log: Callable[[str], None] | None = None,
     ) -> None:
         self.command = list(command) if command is not None else None
         self.env = dict(env) if env is not None else None
         self.start_timeout = start_timeout
         self.idle_timeout = idle_timeout
+        self.timeout = timeout
         self.on_log = on_log
         #: How many times a dead worker was replaced.
         self.restarts = 0
@@ -319,9 +328,12 @@ class WorkerClient:
         tile: int | None = None,
         colorspace: str | None = None,
         frames: str | None = None,
+        premultiply: bool = False,
+        skip_existing: bool = False,
         on_progress: Callable[[Event], None] | None = None,
         is_cancelled: Callable[[], bool] | None = None,
         idle_timeout: float | None = None,
+        timeout: float | None = None,
     ) -> dict:
         """Pull mattes; returns the ``done`` event.
 
@@ -329,9 +341,11 @@ class WorkerClient:
         ``outputs`` maps ``alpha`` and/or ``foreground`` to paths or SharedFrames. Paths may be
         frame patterns (``plate.####.exr``, ``plate.%04d.exr``): ``frames`` (``"1001-1100"``,
         ``"1001-1100x2"``; default: every frame on disk) picks the frames, and a path that is not a
-        pattern (a still trimap or clean plate) serves every frame. ``on_progress`` gets each
-        progress event; when ``is_cancelled()`` turns true the request is cancelled and
-        :class:`WorkerError` with code ``cancelled`` is raised.
+        pattern (a still trimap or clean plate) serves every frame. ``premultiply`` writes the
+        premultiplied RGBA plate as the alpha output; ``skip_existing`` skips frames whose files are up
+        to date. ``on_progress`` gets each progress event; when ``is_cancelled()`` turns true the
+        request is cancelled and :class:`WorkerError` with code ``cancelled`` is raised. ``timeout``
+        (default: the client's) is the request's overall deadline (:class:`WorkerTimeout`).
         """
         fields = {
             "plate": plate,
@@ -343,6 +357,8 @@ class WorkerClient:
             "tile": tile,
             "colorspace": colorspace,
             "frames": frames,
+            "premultiply": premultiply or None,
+            "skip_existing": skip_existing or None,
         }
         return self.request(
             "matte",
@@ -350,11 +366,12 @@ class WorkerClient:
             on_progress=on_progress,
             is_cancelled=is_cancelled,
             idle_timeout=idle_timeout,
+            timeout=timeout,
         )
 
-    def status(self) -> dict:
+    def status(self, timeout: float = STATUS_TIMEOUT) -> dict:
         """The worker's ``done`` answer to ``status``: protocol, versions, loaded engines, queue length."""
-        return self.request("status", {})
+        return self.request("status", {}, timeout=timeout)
 
     def request(
         self,
@@ -364,13 +381,17 @@ class WorkerClient:
         on_progress: Callable[[Event], None] | None = None,
         is_cancelled: Callable[[], bool] | None = None,
         idle_timeout: float | None = None,
+        timeout: float | None = None,
     ) -> dict:
-        """Send any request and wait for its ``done`` event (raises on ``error``, crash or silence).
+        """Send any request and wait for its ``done`` event (raises on ``error``, crash, silence, or
+        ``timeout`` seconds passing, default the client's ``timeout``).
 
         If the worker dies before saying anything about the request, it is restarted and the request
         sent once more; if it dies after, :class:`WorkerCrashed` is raised.
         """
         message = {"op": op, **_wire(dict(fields))}
+        timeout = self.timeout if timeout is None else timeout
+        give_up = None if timeout is None else time.monotonic() + timeout
         for attempt in (1, 2):
             rid = self._new_id()
             q: queue.Queue = queue.Queue()
@@ -391,6 +412,7 @@ class WorkerClient:
                     on_progress,
                     is_cancelled,
                     self.idle_timeout if idle_timeout is None else idle_timeout,
+                    give_up,
                 )
             except _SilentDeath:
                 if attempt == 2:
@@ -417,16 +439,30 @@ class WorkerClient:
         on_progress: Callable[[Event], None] | None,
         is_cancelled: Callable[[], bool] | None,
         idle_timeout: float,
+        give_up: float | None,
     ) -> dict:
         heard = False
         cancel_sent = False
+        overdue = False  # past give_up: cancelled, waiting _CANCEL_GRACE for the answer
         deadline = time.monotonic() + idle_timeout
         while True:
+            now = time.monotonic()
             if is_cancelled is not None and not cancel_sent and is_cancelled():
                 self.cancel(rid)
                 cancel_sent = True
+            if give_up is not None and now >= give_up:
+                if overdue:
+                    self._kill(proc)
+                    raise WorkerTimeout(
+                        f"the request ran past its deadline and did not stop when cancelled; the worker was "
+                        f"stopped and will restart on the next request{self._tail()}"
+                    )
+                overdue, give_up = True, now + _CANCEL_GRACE
+                self.cancel(rid)
+                cancel_sent = True
+            wake = min(deadline, give_up) if give_up is not None else deadline
             try:
-                event = q.get(timeout=max(0.0, min(_POLL, deadline - time.monotonic())))
+                event = q.get(timeout=max(0.0, min(_POLL, wake - now)))
             except queue.Empty:
                 if not eof.is_set():
                     if time.monotonic() >= deadline:
@@ -447,6 +483,8 @@ class WorkerClient:
             heard = True
             deadline = time.monotonic() + idle_timeout
             kind = event.get("event")
+            if overdue and kind in ("done", "error"):
+                raise WorkerTimeout("the request ran past its deadline and was cancelled")
             if kind == "done":
                 return dict(event)
             if kind == "error":

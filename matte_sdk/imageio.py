@@ -149,13 +149,17 @@ def read_stamp(path: str | os.PathLike, name: str) -> str | None:
     unreadable, truncated (its last row cannot be decoded) or lacks it."""
     inp = oiio.ImageInput.open(str(path)) if Path(path).is_file() else None
     if inp is None:
+        oiio.geterror()  # retrieve (and drop) the reason, or OIIO prints it at exit
         return None
     try:
         spec = inp.spec()
         value = spec.get_string_attribute(name)
         last = spec.y + spec.height - 1
         ok = inp.read_scanlines(0, 0, last, last + 1, 0, 0, spec.nchannels) is not None  # tiled files too
-        return value if ok and value and not inp.has_error else None
+        if inp.has_error:
+            inp.geterror()
+            return None
+        return value if ok and value else None
     finally:
         inp.close()
 

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,52 @@ def test_vendored_client_in_a_bare_host_python(minor, models, tmp_path):
     assert proc.returncode == 0, proc.stderr
     alpha = np.fromfile(tmp_path / "alpha.f32", np.float32).reshape(64, 96)
     np.testing.assert_array_equal(alpha, Matter.load(models["free"], device="cpu").matte(plate).alpha)
+
+
+ENDLESS_WORKER = """
+import json, sys, threading, time
+print(json.dumps({"event": "ready", "protocol": 1, "sdk": "0", "pid": 0}), flush=True)
+def chatter(rid):
+    while True:
+        print(json.dumps({"event": "progress", "id": rid, "progress": 0.5}), flush=True)
+        time.sleep(0.05)
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg["op"] != "cancel":
+        threading.Thread(target=chatter, args=(msg["id"],), daemon=True).start()
+"""
+
+
+def test_a_request_that_never_finishes_meets_its_deadline():
+    """A worker that keeps sending progress and never answers: status() and matte() still return."""
+    with WorkerClient([sys.executable, "-c", ENDLESS_WORKER], idle_timeout=60, timeout=1) as worker:
+        start = time.monotonic()
+        with pytest.raises(WorkerTimeout, match="deadline"):
+            worker.matte("plate.exr", outputs={"alpha": "a.exr"})
+        assert time.monotonic() - start < 1 + client_module._CANCEL_GRACE + 2
+        assert not worker.alive  # it ignored the cancel, so it was stopped
+        start = time.monotonic()
+        with pytest.raises(WorkerTimeout, match="deadline"):
+            worker.status(timeout=0.5)
+        assert time.monotonic() - start < 0.5 + client_module._CANCEL_GRACE + 2
+
+
+def test_a_deadline_cancels_a_real_request_and_keeps_the_worker(worker, models, big_sequence, tmp_path):
+    pid = worker.start()["pid"]
+    with pytest.raises(WorkerTimeout, match="was cancelled"):
+        worker.matte(big_sequence, outputs={"alpha": tmp_path / "a.####.exr"}, model=models["free"], tile=64, timeout=1)
+    assert worker.pid == pid and worker.status()["running"] is None
+
+
+def test_the_docstring_example_is_a_request_the_worker_accepts():
+    from matte_sdk.worker_protocol import MatteRequest
+
+    code = "\n".join(line[4:] for line in client_module.__doc__.splitlines() if line.startswith((">>> ", "... ")))
+    call = next(
+        node
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "matte"
+    )
+    fields = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg != "on_progress"}
+    request = MatteRequest.parse({"id": 1, "op": "matte", "plate": ast.literal_eval(call.args[0]), **fields})
+    assert request.job.frames == fields["frames"]

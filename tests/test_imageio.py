@@ -8,7 +8,7 @@ import pytest
 from conftest import write_exr
 
 from matte_sdk import InputError, read_image, write_image
-from matte_sdk.imageio import check_outputs
+from matte_sdk.imageio import OutputFile, check_outputs, read_stamp, write_images
 
 
 def test_half_exr_with_overscan_keeps_windows_and_metadata(tmp_path):
@@ -124,3 +124,68 @@ def test_other_formats_read_back(tmp_path, ext, fmt, tol):
     region = img.pixels[:4] if ext == ".jpg" else img.pixels  # JPEG: the flat block away from the noise
     expected = px[:4] if ext == ".jpg" else px
     np.testing.assert_allclose(region, expected, atol=tol + 1e-6)
+
+
+def test_deep_exr_is_refused_when_read(tmp_path):
+    spec = oiio.ImageSpec(4, 3, 2, "float")
+    spec.channelnames = ("A", "Z")
+    spec.deep = True
+    deep = oiio.DeepData()
+    deep.init(spec)
+    for pixel in range(12):
+        deep.set_samples(pixel, 2)
+        for sample in range(2):
+            deep.set_deep_value(pixel, 0, sample, 0.5)
+            deep.set_deep_value(pixel, 1, sample, 1.0 + sample)
+    path = tmp_path / "deep.exr"
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_deep_image(deep), out.geterror()
+    out.close()
+    with pytest.raises(InputError, match="deep.exr: deep images are not supported"):
+        read_image(path)
+
+
+def test_unwritable_outputs_are_refused_up_front(tmp_path):
+    (tmp_path / "dir.exr").mkdir()
+    with pytest.raises(InputError, match="output folder .*missing does not exist"):
+        check_outputs([tmp_path / "missing" / "a.exr"], [])
+    with pytest.raises(InputError, match="dir.exr: output path is a folder"):
+        check_outputs([tmp_path / "dir.exr"], [])
+    check_outputs([tmp_path / "a.exr"], [])
+
+
+def test_several_files_are_one_unit(tmp_path, monkeypatch):
+    """The second file fails: the first, already complete, is not left either, and old files stay."""
+    (tmp_path / "b.exr").write_bytes(b"previous")
+    real_open = oiio.ImageOutput.open
+    monkeypatch.setattr(
+        oiio.ImageOutput, "open", lambda self, name, *a: False if ".b.exr" in name else real_open(self, name, *a)
+    )
+    alpha = np.zeros((2, 2), np.float32)
+    with pytest.raises(InputError, match="b.exr: cannot open"):
+        write_images([OutputFile(tmp_path / "a.exr", alpha), OutputFile(tmp_path / "b.exr", alpha)])
+    assert sorted(os.listdir(tmp_path)) == ["b.exr"] and (tmp_path / "b.exr").read_bytes() == b"previous"
+
+
+def test_colour_tags_of_the_source_do_not_follow_data(tmp_path):
+    spec = oiio.ImageSpec(4, 4, 3, "half")
+    spec.attribute("oiio:ColorSpace", "ACEScg")
+    src = tmp_path / "src.exr"
+    out = oiio.ImageOutput.create(str(src))
+    assert out.open(str(src), spec) and out.write_image(np.ones((4, 4, 3), np.float32))
+    out.close()
+    img = read_image(src, "ACEScg")
+    alpha = read_image(write_image(tmp_path / "a.exr", np.ones((4, 4), np.float32), like=img))
+    assert alpha.spec.get_string_attribute("colorInteropID") == "data"
+    rgb = read_image(write_image(tmp_path / "c.exr", img.pixels, like=img, colorspace=img.colorspace))
+    assert rgb.spec.get_string_attribute("colorInteropID") == "lin_ap1_scene"
+
+
+def test_stamps_read_back_only_from_complete_files(tmp_path):
+    noise = np.random.default_rng(0).random((256, 192), dtype=np.float32)  # incompressible: half is past the header
+    path = write_image(tmp_path / "a.exr", noise, attributes={"matte_sdk:stamp": "s1"})
+    assert read_stamp(path, "matte_sdk:stamp") == "s1" and read_stamp(path, "other") is None
+    truncated = tmp_path / "t.exr"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert read_stamp(truncated, "matte_sdk:stamp") is None
+    assert read_stamp(tmp_path / "missing.exr", "matte_sdk:stamp") is None

@@ -1,7 +1,7 @@
 import pytest
 
 from matte_sdk import InputError
-from matte_sdk.sequences import discover, frame_path, is_pattern, parse_frames
+from matte_sdk.sequences import discover, frame_path, is_pattern, listing, parse_frames
 
 
 def test_patterns():
@@ -28,3 +28,11 @@ def test_discover(tmp_path):
     assert discover(str(tmp_path / "p.####.exr")) == [1, 3, 20]
     assert discover(str(tmp_path / "p.%04d.exr")) == [1, 3, 20]
     assert discover(str(tmp_path / "missing" / "p.####.exr")) == []
+
+
+def test_absurd_ranges_are_refused_and_listings_capped():
+    with pytest.raises(InputError, match="100000000 frames; at most 1000000 per run"):
+        parse_frames("1-100000000")
+    assert len(parse_frames("1-2000000x2")) == 1_000_000
+    assert listing(range(1, 4)) == "1, 2, 3"
+    assert listing(range(1, 100)) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 89 more"

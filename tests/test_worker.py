@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +300,154 @@ def test_recurrent_state_starts_fresh_each_request(worker, models, sequence, tmp
 def test_end_of_input_stops_the_worker(worker):
     worker.proc.stdin.close()
     assert worker.wait() == 0
+
+
+# -- hardening ---------------------------------------------------------------------------------------------
+def test_deeply_nested_json_is_a_bad_request_and_the_worker_lives_on(worker):
+    for line in ("[" * 1000, "[" * 100000 + "]" * 100000, '{"id": "x", "op": "matte", "plate": ' + "[" * 5000 + "}"):
+        worker.send_raw(line)
+        event = worker.next(timeout=30)
+        assert event["event"] == "error" and event["code"] == "bad_request", event
+    worker.send(id="st", op="status")
+    assert worker.finish("st")[1]["event"] == "done"
+
+
+def test_unwritable_file_outputs_are_input_errors_before_any_work(worker, models, plate_files, tmp_path):
+    (tmp_path / "folder.exr").mkdir()
+    for rid, out, message in [
+        ("missing", tmp_path / "missing" / "a.exr", "output folder"),
+        ("folder", tmp_path / "folder.exr", "output path is a folder"),
+        ("jpeg", tmp_path / "a.jpg", "holds 8 bits per channel"),
+    ]:
+        worker.send(
+            id=rid,
+            op="matte",
+            plate=str(plate_files["plate"]),
+            trimap=str(plate_files["trimap"]),
+            outputs={"alpha": str(out)},
+            model=str(models["trimap"]),
+        )
+        progress, error = worker.finish(rid)
+        assert error["code"] == "input" and message in error["message"] and not progress, error
+    worker.send(id="st", op="status")
+    assert worker.finish("st")[1]["engines"] == []  # refused before any model loaded
+
+
+def _shared(path: Path, array: np.ndarray, origin: str = "top") -> dict:
+    np.ascontiguousarray(array, np.float32).tofile(path)
+    h, w, c = array.shape
+    return {"shm": str(path), "width": w, "height": h, "channels": c, "origin": origin}
+
+
+def test_a_shared_output_that_is_an_input_is_refused(worker, models, plate_files, tmp_path):
+    plate = read_image(plate_files["plate"]).pixels
+    shared_plate = _shared(tmp_path / "plate.f32", plate)
+    worker.send(
+        id="same",
+        op="matte",
+        plate=shared_plate,
+        trimap=str(plate_files["trimap"]),
+        outputs={"alpha": dict(shared_plate)},
+        model=str(models["trimap"]),
+    )
+    error = worker.finish("same")[1]
+    assert error["code"] == "input" and "refusing to overwrite" in error["message"]
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "plate.f32", np.float32).reshape(plate.shape), plate)
+
+
+def test_shared_frames_take_the_same_path_as_files(worker, models, plate_files, tmp_path):
+    """Premultiply and the data-window check apply to shared frames as they do to files."""
+    plate = read_image(plate_files["plate"]).pixels
+    h, w = plate.shape[:2]
+    worker.send(
+        id="pre",
+        op="matte",
+        plate=_shared(tmp_path / "plate.f32", plate),
+        trimap=str(plate_files["trimap"]),
+        outputs={"alpha": _shared(tmp_path / "rgba.f32", np.zeros((h, w, 4)))},
+        premultiply=True,
+        model=str(models["trimap"]),
+    )
+    assert worker.finish("pre")[1]["event"] == "done"
+    want = Matter.load(models["trimap"], device="cpu").matte(plate, read_image(plate_files["trimap"]))
+    rgba = np.fromfile(tmp_path / "rgba.f32", np.float32).reshape(h, w, 4)
+    np.testing.assert_allclose(rgba, want.premultiplied(), atol=1e-6)
+
+    shifted = write_exr(
+        tmp_path / "shifted.exr", make_plate(h, w)[1], fmt="float", channels=["Y"], window=(-8, -8, w, h)
+    )
+    worker.send(
+        id="window",
+        op="matte",
+        plate=_shared(tmp_path / "plate.f32", plate),
+        trimap=str(shifted),
+        outputs={"alpha": _shared(tmp_path / "a.f32", np.zeros((h, w, 1)))},
+        model=str(models["trimap"]),
+    )
+    error = worker.finish("window")[1]
+    assert error["code"] == "input" and "data window (-8, -8, 128, 96) differs" in error["message"]
+    worker.send(
+        id="small",
+        op="matte",
+        plate=_shared(tmp_path / "plate.f32", plate),
+        trimap=str(plate_files["trimap"]),
+        outputs={"alpha": _shared(tmp_path / "a.f32", np.zeros((h, w - 1, 1)))},
+        model=str(models["trimap"]),
+    )
+    error = worker.finish("small")[1]
+    assert error["code"] == "bad_request" and "output is 127×96, the plate 128×96" in error["message"]
+
+
+@pytest.fixture
+def many_frames(tmp_path) -> str:
+    """60,000 (empty) plate files: their path checks alone take seconds."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for frame in range(1, 60001):
+        (folder / f"p.{frame:05d}.exr").touch()
+    return str(folder / "p.#####.exr")
+
+
+@pytest.mark.slow
+def test_cancel_and_end_of_input_stop_the_path_checks_within_a_second(worker, models, many_frames, tmp_path):
+    request = {"op": "matte", "plate": many_frames, "outputs": {"alpha": str(tmp_path / "o.#####.exr")}}
+    worker.send(id="r", model=str(models["free"]), **request)
+    time.sleep(0.5)
+    start = time.monotonic()
+    worker.send(id="c", op="cancel", target="r")
+    finals = {}
+    while len(finals) < 2:
+        event = worker.next(timeout=60)
+        if event["event"] != "progress":
+            finals[event["id"]] = event
+    assert finals["r"]["code"] == "cancelled" and time.monotonic() - start < 1.0
+
+    worker.send(id="r2", model=str(models["free"]), **request)
+    time.sleep(0.5)
+    start = time.monotonic()
+    worker.proc.stdin.close()
+    assert worker.wait() == 0 and time.monotonic() - start < 1.0
+
+
+def test_sigterm_ends_the_worker_with_one_line(worker):
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.wait() == 143
+    assert [line.strip() for line in worker.stderr] == ["matte-sdk worker: interrupted (SIGTERM)"]
+
+
+def test_skip_existing_and_frame_ranges_through_the_worker(worker, models, sequence, tmp_path):
+    request = {
+        "op": "matte",
+        "plate": str(sequence["plate"]),
+        "trimap": str(sequence["trimap"]),
+        "outputs": {"alpha": str(tmp_path / "m.####.exr")},
+        "model": str(models["trimap"]),
+    }
+    worker.send(id="one", **request)
+    assert worker.finish("one")[1]["frames"] == 3
+    worker.send(id="two", skip_existing=True, **request)
+    progress, done = worker.finish("two")
+    assert (done["frames"], done["skipped"]) == (0, 3) and [p.get("skipped") for p in progress] == [True] * 3
+    worker.send(id="far", frames="1-100000000", **request)
+    error = worker.finish("far")[1]
+    assert error["code"] == "input" and "at most 1000000 per run" in error["message"]
