@@ -319,6 +319,12 @@ def test_single_files_are_one_image(dataset, capsys):
     )
     assert code == 0, err
     assert json.loads(by_folder) == doc
+    # Single files of two methods, named differently, are still one image.
+    single = ["--gt", root / "gt" / "shot10.png", "--trimap", root / "trimap" / "shot10.png", "--json"]
+    code, out, err = run(capsys, "--pred", root / "predf" / "shot10.exr", root / "pred8" / "shot2.png", *single)
+    assert code == 0, err
+    methods = json.loads(out)["methods"]
+    assert [m["images"][0]["name"] for m in methods] == ["shot10.png"] * 2 and methods[0]["mean"] == doc["mean"]
 
 
 def test_a_still_ground_truth_and_trimap_serve_a_sequence(dataset, capsys, tmp_path):

@@ -7,8 +7,9 @@ Each argument is a folder, a glob (``out/*.exr``), a frame pattern (``out/shot.#
   soon as one argument is a frame pattern, files pair by frame number (for folders, globs and single files:
   the last number in the name).
 - A single ground truth, trimap or plate is a still that serves every image.
-- When every prediction is a single file, the images are those files; counterparts given as folders,
-  globs or patterns are looked up for them (and may hold other images too).
+- When every argument is a single file, they are one image, whatever their names. When every prediction
+  is a single file, the images are those files; counterparts given as folders, globs or patterns are looked
+  up for them by name (or frame), and may hold other images too.
 - Otherwise every image needs all its counterparts; missing ones are named in one error.
 """
 
@@ -109,6 +110,10 @@ def pair(predictions: dict[str, Source], counterparts: dict[str, Source]) -> lis
     An image's name is that of its file of the first counterpart role (its ground truth) or, where that is a
     still serving several images, of its first file that is not a still.
     """
+    naming = next(iter(counterparts))  # --gt names images, unless it is a still serving several
+    if all(source.single for source in [*counterparts.values(), *predictions.values()]):
+        one = {role: source.paths[0] for role, source in {**counterparts, **predictions}.items()}
+        return [Entry(one[naming].name, one)]  # one image, whatever the files are called
     stills = {role: source.paths[0] for role, source in counterparts.items() if source.single}
     sources = {**{role: s for role, s in counterparts.items() if not s.single}, **predictions}
     by_frame = any(s.frames is not None for s in sources.values())
@@ -127,11 +132,10 @@ def pair(predictions: dict[str, Source], counterparts: dict[str, Source]) -> lis
             problems.append(f"{role} {sources[role].arg} has no {what}{names}{more}")
     if problems:
         raise InputError("missing counterparts: " + "; ".join(problems))
-    naming = next(iter(counterparts))  # --gt names images, unless it is a still serving several
     entries = []
     for key in sorted(wanted, key=_natural):
         paired = {role: files[key] for role, files in keyed.items()}
-        named = paired.get(naming) or (stills[naming] if len(wanted) == 1 else next(iter(paired.values())))
+        named = paired.get(naming) or next(iter(paired.values()))
         entries.append(Entry(named.name, {**paired, **stills}))
     return entries
 
