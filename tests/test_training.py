@@ -192,24 +192,31 @@ def test_a_recipe_with_an_estimate_weight_trains_and_logs_that_loss(tiny_run, tm
     assert len(lines) == 2 and all(0 < float(line[line.index("estimate") + 1]) < 1 for line in lines)
 
 
-def test_the_refinement_starts_as_the_identity_and_widens_the_receptive_field():
-    plain = MatteNet(width=4, propagation={"steps": 2}).eval()
-    refined = MatteNet(width=4, propagation={"steps": 2}, refine=4).eval()
-    refined.load_state_dict(plain.state_dict(), strict=False)
-    s = synth.generate(5, 64)
-    x = train.padded_input(s.image, s.trimap)
-    with torch.no_grad():
-        assert torch.equal(refined(x), plain(x))
-    assert receptive_radius(refined) == receptive_radius(plain) + 4
+CHECKPOINTS = sorted((train.DEFAULT_CONFIG.parents[1] / "checkpoints").glob("*.pt"))
+RECIPES = sorted(train.DEFAULT_CONFIG.parent.glob("*.json"))
 
 
-def test_a_recipe_that_trains_only_some_layers_leaves_the_rest_untouched(tiny_run, tmp_path):
-    cfg = json.loads((tiny_run / "config.json").read_text())
-    cfg.update(propagation={"steps": 2})
-    train.train(cfg, tmp_path / "a", resume=False, max_steps=1)
-    cfg.update(init=str(tmp_path / "a" / "last.pt"), refine=4, train_only=["refine"])
-    train.train(cfg, tmp_path / "b", resume=False, max_steps=2)
-    before = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["ema"]
-    after = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
-    assert all(torch.equal(v, after[k]) for k, v in before.items())  # batch-norm statistics included
-    assert after["refine.layers.4.weight"].abs().sum() > 0  # the refinement's last layer starts at zero: it trained
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
+def test_every_shipped_checkpoint_loads_with_all_its_weights(path):
+    """Strict loading: a checkpoint whose weights the network no longer has (or lacks) fails here."""
+    model = train.load_checkpoint(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert model.state_dict().keys() == state["ema"].keys()
+
+
+def test_the_chain_of_recipes_is_complete_and_each_starts_from_a_shipped_checkpoint():
+    assert len(CHECKPOINTS) == len(RECIPES) == 8
+    names = {path.name for path in CHECKPOINTS}
+    for recipe in RECIPES:
+        cfg = json.loads(recipe.read_text())
+        assert MatteNet(**train.model_kwargs(cfg)) is not None
+        if recipe != train.DEFAULT_CONFIG:  # stage 1 starts from scratch
+            assert cfg["init"].startswith("training/checkpoints/") and cfg["init"].split("/")[-1] in names
+
+
+def test_configs_of_retired_options_still_build_the_network():
+    """Runs from before the unshipped experiments were removed stored ``detail: false`` and ``refine: 0``."""
+    cfg = json.loads((train.DEFAULT_CONFIG.parent / "stage9-third.json").read_text())
+    plain = MatteNet(**train.model_kwargs(cfg)).state_dict()
+    retired = MatteNet(**train.model_kwargs({**cfg, "detail": False, "refine": 0, "train_only": None})).state_dict()
+    assert plain.keys() == retired.keys()

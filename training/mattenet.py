@@ -31,10 +31,6 @@ from .propagation import Propagation
 CONFIDENCE_SCALE = 0.03
 RESIDUAL_SIGMA = 0.02
 
-#: Initial bias of the detail gate (``detail=True``): sigmoid(−4) ≈ 0.018, so training starts near the
-#: network without it.
-DETAIL_GATE_START = -4.0
-
 #: Initial bias of the additive trust (``trust=True``), in log space: e^-9.2 ≈ 1e-4, ten times below the
 #: smallest uniform confidence that measurably changes the solve (1e-3), so training starts near the network
 #: without it.
@@ -70,30 +66,6 @@ class _Up(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = _up2(self.proj(x))
         return self.fuse(torch.cat([x, skip], 1))
-
-
-class _Refine(nn.Module):
-    """A thin full-resolution residual on the propagation layer's output, from the input, the network's
-    estimate and the solve: three 3×3 convolutions (the middle one dilated 2×), ``width`` channels, no
-    batch norm; the last starts at zero, so it starts as the identity."""
-
-    #: Its reach in pixels beyond the centre pixel.
-    RADIUS = 4
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(6, width, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, padding=2, dilation=2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, 1, 3, padding=1),
-        )
-        nn.init.zeros_(self.layers[-1].weight)
-        nn.init.zeros_(self.layers[-1].bias)
-
-    def forward(self, x: torch.Tensor, estimate: torch.Tensor, solved: torch.Tensor) -> torch.Tensor:
-        return solved + self.layers(torch.cat([x, estimate, solved], 1))
 
 
 def _constant_conv(cin: int, bias: float) -> nn.Conv2d:
@@ -168,9 +140,9 @@ def _spread(acc: torch.Tensor, steps: int) -> torch.Tensor:
 class MatteNet(nn.Module):
     """Image + gray trimap → alpha. ``width`` scales every channel count; ``prior_spread``: see
     :func:`colour_prior`; ``propagation``: the keyword arguments of a :class:`~.propagation.Propagation`
-    layer to finish with, or None for none; ``detail`` and ``trust``: optional learned parts of that
-    layer's input (see :meth:`raw`); ``refine``: the channels of a full-resolution residual on the layer's
-    output (0: none); ``head``: whether the estimate gets a full-resolution residual (``d0`` and ``head``)."""
+    layer to finish with, or None for none; ``trust``: an optional learned confidence of the network's own
+    in that layer's data term (see :meth:`raw`); ``head``: whether the estimate gets a full-resolution
+    residual (``d0`` and ``head``)."""
 
     SIZE_MULTIPLE = 32
     FP32_MODULES = ("propagation",)  # its float64 stencil and transfer, float32 solve: never fp16 (see export)
@@ -181,9 +153,7 @@ class MatteNet(nn.Module):
         width: int = 8,
         prior_spread: int = 4,
         propagation: dict | None = None,
-        detail: bool = False,
         trust: bool = False,
-        refine: int = 0,
         head: bool = True,
     ) -> None:
         super().__init__()
@@ -206,12 +176,9 @@ class MatteNet(nn.Module):
         for layer in filter(None, (self.coef, self.head)):  # start as the colour prior exactly, learn corrections
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        # 1/2, with propagation only (see raw): a gate on the estimate's detail finer than the solve (starts
-        # ~closed), and a confidence of the network's own added to the prior-based one (starts ~0)
-        with_layer = propagation is not None
-        self.gate = _constant_conv(2 * w, DETAIL_GATE_START) if detail and with_layer else None
-        self.trust = _constant_conv(2 * w, TRUST_START) if trust and with_layer else None
-        self.refine = _Refine(refine) if refine and with_layer else None
+        # 1/2, with propagation only (see raw): a confidence of the network's own added to the prior-based one
+        # (starts ~0)
+        self.trust = _constant_conv(2 * w, TRUST_START) if trust and propagation is not None else None
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Unclamped alpha before the known regions are copied in (what training's losses see).
@@ -243,17 +210,7 @@ class MatteNet(nn.Module):
         confidence = confidence * torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 is finite in fp16
         if self.trust is not None:  # the prior's confidence caps the product where its colours fit badly
             confidence = confidence + torch.exp(_up2(self.trust(y)).clamp(-20.0, 0.0))
-        out = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
-        if self.refine is not None:
-            out = self.refine(x, alpha, out)
-        if self.gate is None:
-            return out
-        s = float(self.propagation.scale)
-        coarse = F.interpolate(
-            F.avg_pool2d(alpha, self.propagation.scale), scale_factor=s, mode="bilinear", align_corners=False
-        )
-        gate = torch.sigmoid(_up2(self.gate(y)))
-        return out + gate * (alpha - coarse)
+        return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])
@@ -273,8 +230,7 @@ def receptive_radius(model: MatteNet) -> int:
     bilinear upsampling one coarse pixel, pixel_unshuffle one pixel. Colour prior: the coarsest
     pull-push cell, one more per spreading step, plus one coarse pixel per bilinear upsampling, then 7 px
     of half-resolution layers (pooling, d1's conv, the coefficient conv, upsampling) on the way to the
-    output. The detail gate (``detail=True``) pools the estimate over ``scale``-px cells and interpolates
-    them back: two cells more.
+    output.
     """
     radius, scale = 1, 2  # pixel_unshuffle(2): a 1/2-scale pixel covers 2 input pixels
     for stage in (model.e1, model.e2, model.e3, model.e4):
@@ -287,9 +243,7 @@ def receptive_radius(model: MatteNet) -> int:
         radius += scale  # the 3×3 fuse conv at the finer scale
     levels = model.PRIOR_LEVELS
     prior = (1 + model.prior_spread) * 2 ** (levels - 1) + sum(2**level for level in range(1, levels)) + 7
-    detail = 0 if model.gate is None else 2 * model.propagation.scale  # the estimate's pooled cell + interpolation
-    refine = 0 if model.refine is None else model.refine.RADIUS
-    return max(radius + 1, prior) + detail + refine
+    return max(radius + 1, prior)
 
 
 def macs_per_pixel(model: nn.Module, size: tuple[int, int] = (256, 256)) -> float:

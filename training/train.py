@@ -170,9 +170,7 @@ def model_kwargs(cfg: dict) -> dict:
         "width": cfg["width"],
         "prior_spread": cfg.get("prior_spread", 0),
         "propagation": cfg.get("propagation"),
-        "detail": cfg.get("detail", False),
         "trust": cfg.get("trust", False),
-        "refine": cfg.get("refine", 0),
         "head": cfg.get("head", True),
     }
 
@@ -193,30 +191,12 @@ def init_weights(model: MatteNet, state: dict, reset: list[str]) -> None:
     model.load_state_dict({**fresh, **kept})
 
 
-def freeze_except(model: torch.nn.Module, prefixes: list[str]) -> None:
-    """Train only the parameters whose name starts with one of ``prefixes`` (recipe ``train_only``): the
-    rest stop taking gradients, so nothing is back-propagated through them."""
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(tuple(prefixes)))
-
-
-def training_mode(model: torch.nn.Module, prefixes: list[str] | None) -> None:
-    """Put ``model`` in training mode, or with ``prefixes`` (a frozen recipe) only the modules they name,
-    so the frozen layers' batch norm keeps its statistics."""
-    model.train(prefixes is None)
-    for name, module in model.named_modules() if prefixes else ():
-        if name.startswith(tuple(prefixes)):
-            module.train()
-
-
 def param_groups(model: torch.nn.Module, multipliers: dict[str, float]) -> list[dict]:
     """The optimiser's parameter groups: parameters whose name starts with a key of ``multipliers`` learn at
     that multiple of the schedule's rate (e.g. a fresh log-space bias that must travel far in a short
     fine-tune), the rest at 1×."""
     groups: dict[float, list] = {}
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
         factor = next((f for prefix, f in multipliers.items() if name.startswith(prefix)), 1.0)
         groups.setdefault(factor, []).append(p)
     return [{"params": params, "lr_multiplier": factor} for factor, params in groups.items()]
@@ -233,8 +213,6 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         init_weights(
             model, torch.load(cfg["init"], map_location="cpu", weights_only=True)["ema"], cfg.get("init_reset", [])
         )
-    if cfg.get("train_only"):
-        freeze_except(model, cfg["train_only"])
     ema = copy.deepcopy(model)
     estimates = capture_estimates(model) if "estimate" in cfg["loss_weights"] else None
     opt = torch.optim.AdamW(
@@ -271,7 +249,7 @@ def train(cfg: dict, run: Path, resume: bool, max_steps: int | None) -> None:
         x = network_input(b["image"], b["trimap"]).contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step) * group.get("lr_multiplier", 1.0)  # runs saved before groups: 1×
-        training_mode(model, cfg.get("train_only"))
+        model.train()
         parts = losses(known_override(model.raw(x), x[:, 3:4]), b)
         if estimates is not None:
             parts["estimate"] = unknown_l1(estimates.pop(), b)
