@@ -34,14 +34,18 @@ def config() -> oiio.ColorConfig:
 
 
 @functools.cache
-def resolve(name: str) -> str:
-    """The config's canonical name for a colour space, role or alias; InputError if it doesn't exist."""
+def canonical(name: str) -> str | None:
+    """The config's canonical name for a colour space, role or alias, or None if the config has none."""
     cfg = config()
     resolved = cfg.resolve(name)
-    names = set(cfg.getColorSpaceNames())
-    if resolved not in names:
-        known = ", ".join(sorted(names))
-        raise InputError(f"unknown colour space {name!r} in OCIO config {cfg.configname()} (known: {known})")
+    return resolved if resolved in set(cfg.getColorSpaceNames()) else None
+
+
+def resolve(name: str) -> str:
+    """The config's canonical name for a colour space, role or alias; InputError if it doesn't exist."""
+    if (resolved := canonical(name)) is None:
+        known = ", ".join(sorted(config().getColorSpaceNames()))
+        raise InputError(f"unknown colour space {name!r} in OCIO config {config().configname()} (known: {known})")
     return resolved
 
 
@@ -69,9 +73,10 @@ def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
         return np.stack([convert(p, src, dst) for p in pixels])
     buf = oiio.ImageBuf(np.ascontiguousarray(pixels))
     out = oiio.ImageBufAlgo.colorconvert(buf, resolve(src), resolve(dst), unpremult=False)
-    if out.has_error:
+    converted = None if out.has_error else out.get_pixels(oiio.FLOAT)
+    if converted is None:
         raise InputError(f"colour conversion {src} -> {dst} failed: {out.geterror()}")
-    return out.get_pixels(oiio.FLOAT).reshape(pixels.shape)
+    return converted.reshape(pixels.shape)
 
 
 def to_network(pixels: np.ndarray, src: str, encoding: str) -> np.ndarray:

@@ -34,10 +34,11 @@ background part the plate is converted through OCIO into ``encoding``, clipped t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from . import colour
 from .errors import ModelContractError
 
 CONTRACT_KEY = "matte_sdk"
@@ -51,6 +52,11 @@ PART_ROLES = ("image", "trimap", "background")
 INPUT_ROLES = ("tensor", "state", "scalar")
 OUTPUT_ROLES = ("alpha", "foreground", "state", "other")
 PAD_MODES = ("reflect", "replicate", "zero")
+#: Channels of the image-like outputs ``Matter`` reads.
+OUTPUT_CHANNELS = {"alpha": 1, "foreground": 3}
+
+#: A graph tensor's shape as far as the graph fixes it: None for a dimension it leaves free.
+Dims = Sequence[int | None]
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,41 @@ class ModelSpec:
         if problems:
             raise ModelContractError(f"{source}: {'; '.join(problems)}")
 
+    def check_shapes(self, inputs: Mapping[str, Dims | None], outputs: Mapping[str, Dims | None], source: str) -> None:
+        """Check the rank and channels of the N×C×H×W tensors ``Matter`` feeds and reads against a graph's
+        shapes (name → shape; None where the graph leaves the rank open)."""
+        problems = []
+        for i in self.inputs:
+            if i.role == "tensor" and i.name in inputs:
+                problems += _shape_problems(f"input {i.name!r}", inputs[i.name], i.channels, "its parts")
+        for o in self.outputs:
+            if o.role in OUTPUT_CHANNELS and o.name in outputs:
+                problems += _shape_problems(f"output {o.name!r}", outputs[o.name], OUTPUT_CHANNELS[o.role], o.role)
+        if problems:
+            raise ModelContractError(f"{source}: {'; '.join(problems)}")
+
+
+def _shape_problems(what: str, dims: Dims | None, channels: int, described: str) -> list[str]:
+    """How a graph tensor's shape disagrees with an N×``channels``×H×W tensor (empty if it doesn't)."""
+    if dims is None:
+        return []
+    if len(dims) != 4:
+        return [f"{what} is {len(dims)}-D in the graph, not N×C×H×W"]
+    if dims[1] is not None and dims[1] != channels:
+        return [f"{what} has {dims[1]} channels in the graph, but the description says {channels} ({described})"]
+    return []
+
+
+T = TypeVar("T")
+
+
+def described(value: T | None, what: str) -> T:
+    """``value``, a field every parsed description has where it is read (a part's encoding, the alpha
+    output, ...); a :class:`ModelSpec` built in code without it raises ModelContractError naming ``what``."""
+    if value is None:
+        raise ModelContractError(f"model description: no {what}")
+    return value
+
 
 class _Parser:
     """Validates a decoded description, naming the first problem with its path."""
@@ -202,6 +243,20 @@ class _Parser:
         if value not in allowed:
             raise self.fail(where, f"is {value!r}; expected one of {', '.join(allowed)}")
         return value
+
+    def encoding(self, d: dict, where: str) -> str:
+        """The required ``encoding`` field: a colour space the OCIO config in use knows."""
+        value = self.need(d, "encoding", where, str)
+        if colour.canonical(value) is None:
+            raise self.fail(
+                f"{where}.encoding",
+                f"is {value!r}, which is not a colour space of OCIO config {colour.config().configname()}",
+            )
+        return value
+
+    def pair(self, value: Any, where: str) -> tuple[float, float]:
+        low, high = self.floats(value, where, 2)
+        return low, high
 
     def floats(self, value: Any, where: str, length: int | None = None) -> tuple[float, ...]:
         seq = self.check(value, where, list)
@@ -265,7 +320,7 @@ class _Parser:
         d = self.check(d, where, dict)
         role = self.choice(self.need(d, "role", where, str), f"{where}.role", PART_ROLES)
         channels = self.need(d, "channels", where, int)
-        rng = self.floats(d.get("range", [0, 1]), f"{where}.range", 2)
+        rng = self.pair(d.get("range", [0, 1]), f"{where}.range")
         if role == "trimap":
             enc = self.choice(self.need(d, "trimap", where, str), f"{where}.trimap", TRIMAP_ENCODINGS)
             if TRIMAP_ENCODINGS[enc] != channels:
@@ -275,7 +330,7 @@ class _Parser:
             return Part(role=role, channels=channels, range=rng, trimap=enc)
         if channels != 3:
             raise self.fail(where, f"has {channels} channels; image and background parts are RGB (3)")
-        encoding = self.need(d, "encoding", where, str)
+        encoding = self.encoding(d, where)
         mean = self.floats(d.get("mean", [0, 0, 0]), f"{where}.mean", 3)
         std = self.floats(d.get("std", [1, 1, 1]), f"{where}.std", 3)
         if any(s == 0 for s in std):
@@ -286,8 +341,6 @@ class _Parser:
         d = self.check(d, where, dict)
         name = self.need(d, "name", where, str)
         role = self.choice(self.need(d, "role", where, str), f"output {name!r}.role", OUTPUT_ROLES)
-        encoding = d.get("encoding")
-        if role == "foreground":
-            encoding = self.need(d, "encoding", f"output {name!r}", str)
-        rng = self.floats(d.get("range", [0, 1]), f"output {name!r}.range", 2)
+        encoding = self.encoding(d, f"output {name!r}") if role == "foreground" else d.get("encoding")
+        rng = self.pair(d.get("range", [0, 1]), f"output {name!r}.range")
         return OutputSpec(name=name, role=role, encoding=encoding, range=rng)

@@ -6,18 +6,18 @@ import importlib.resources
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from . import colour
 from . import trimap as trimaps
-from .contract import InputSpec, ModelSpec, Part
+from .contract import InputSpec, ModelSpec, Part, described
 from .engines.base import Engine, open_engine
 from .errors import InputError
 from .foreground import estimate_foreground
 from .imageio import Image
-from .tiling import Blender, Tile, plan
+from .tiling import Tile, TileAccumulator, plan, round_up, tile_size
 
 #: Progress callback: (tiles done, tiles in the frame).
 Progress = Callable[[int, int], None]
@@ -83,11 +83,8 @@ class Matter:
     def __init__(self, engine: Engine, *, tile: int | None = None, batch: int = 1) -> None:
         self.engine = engine
         self.spec: ModelSpec = engine.spec
-        tile = self.spec.tile if tile is None else tile
-        self.tile = _round_up(tile, self.spec.size_multiple) if tile else 0
+        self.tile = tile_size(self.spec, tile, engine.source)
         self.batch = max(1, min(batch, engine.max_batch or batch))
-        if self.spec.recurrent and self.tile:
-            self.tile = 0  # recurrent state describes the whole frame: never tiled
         self._state: dict[str, np.ndarray] = {}
 
     @classmethod
@@ -102,8 +99,9 @@ class Matter:
     ) -> Matter:
         """Load ``model`` (None: the embedded default) on ``device`` (auto, cpu, cuda, tensorrt).
 
-        ``tile`` is the tile size in pixels (None: the model's recommendation; 0: never tile) and
-        ``batch`` how many tiles run at once. ``cuda``/``tensorrt`` raise
+        ``tile`` is the tile size in pixels (None: the model's recommendation; 0: never tile; see
+        :func:`~matte_sdk.tiling.tile_size`) and ``batch`` how many tiles run at once. A negative or too
+        small tile raises :class:`~matte_sdk.errors.InputError`; ``cuda``/``tensorrt`` raise
         :class:`~matte_sdk.errors.DeviceError` if that provider is not really active.
         """
         path = default_model() if model is None else Path(model)
@@ -139,6 +137,11 @@ class Matter:
         h, w = plate.shape[:2]
         tri = self._trimap(trimap, (h, w), name)
         bg = self._background(background, colorspace or cs, (h, w), name)
+        planes, spaces = {"image": plate}, {"image": cs}  # by part role: pixels, and their colour space
+        if tri is not None:
+            planes["trimap"] = tri
+        if bg is not None:
+            planes["background"], spaces["background"] = bg
         if self.spec.min_size > min(h, w) or (self.spec.max_size and max(h, w) > self.spec.max_size and not self.tile):
             raise InputError(
                 f"{name}: {w}×{h} is outside the model's size range [{self.spec.min_size}, {self.spec.max_size or '∞'}]"
@@ -146,19 +149,19 @@ class Matter:
         tile = self.tile or max(h, w)
         tiles = plan(h, w, tile, self.spec.context if self.tile else 0, align=self.spec.tile_grid)
         todo = [t for t in tiles if tri is None or not trimaps.is_known(tri[t.valid]).all()]
-        alpha_out, fg_out = self.spec.output("alpha"), self.spec.output("foreground")
-        alpha_acc = Blender(h, w, 1)
-        fg_acc = Blender(h, w, 3) if fg_out else None
+        alpha_out, fg_out = described(self.spec.output("alpha"), "alpha output"), self.spec.output("foreground")
+        alpha_acc = TileAccumulator(h, w, 1)
+        fg_acc = TileAccumulator(h, w, 3) if fg_out else None
         for done, group in enumerate(_batches(todo, self.batch)):
-            outputs = self.engine.run(self._feeds(group, plate, cs, tri, bg))
+            outputs = self.engine.run(self._feeds(group, planes, spaces))
             self._keep_state(outputs)
             alphas = _crop(outputs[alpha_out.name], group[0].shape)
             alphas = np.clip(_unmap(alphas, alpha_out.range), 0.0, 1.0)
             for k, t in enumerate(group):
                 alpha_acc.add(t, alphas[k].transpose(1, 2, 0))
-            if fg_acc is not None:
+            if fg_out is not None and fg_acc is not None:
                 fgs = _unmap(_crop(outputs[fg_out.name], group[0].shape), fg_out.range).transpose(0, 2, 3, 1)
-                fgs = colour.convert(np.ascontiguousarray(fgs), fg_out.encoding, cs)
+                fgs = colour.convert(np.ascontiguousarray(fgs), described(fg_out.encoding, "foreground encoding"), cs)
                 for k, t in enumerate(group):
                     fg_acc.add(t, fgs[k])
             if progress:
@@ -211,13 +214,13 @@ class Matter:
             )
         return pixels, bg_cs
 
-    def _feeds(
-        self, group: list[Tile], plate: np.ndarray, cs: str, tri: np.ndarray | None, bg: tuple[np.ndarray, str] | None
-    ) -> dict[str, np.ndarray]:
+    def _feeds(self, group: list[Tile], planes: dict[str, np.ndarray], spaces: dict[str, str]) -> dict[str, np.ndarray]:
+        """Every input for one batch of tiles, from full-frame ``planes`` by part role (image, trimap,
+        background) and the colour ``spaces`` of the image and background."""
         feeds = {}
         for spec in self.spec.inputs:
             if spec.role == "tensor":
-                feeds[spec.name] = self._tensor(spec, group, plate, cs, tri, bg)
+                feeds[spec.name] = self._tensor(spec, group, planes, spaces)
             elif spec.role == "state":
                 feeds[spec.name] = self._state.get(spec.name, np.zeros(spec.initial, np.float32))
             else:
@@ -228,25 +231,24 @@ class Matter:
         self,
         spec: InputSpec,
         group: list[Tile],
-        plate: np.ndarray,
-        cs: str,
-        tri: np.ndarray | None,
-        bg: tuple[np.ndarray, str] | None,
+        planes: dict[str, np.ndarray],
+        spaces: dict[str, str],
     ) -> np.ndarray:
         """N×C×H×W for one input: parts in order, each written straight into one buffer padded to the
         size multiple (no intermediate channels-last tensor, concatenation or padded copy)."""
         h, w = group[0].shape
         multiple = self.spec.size_multiple
-        x = np.empty((len(group), spec.channels, _round_up(h, multiple), _round_up(w, multiple)), np.float32)
+        x = np.empty((len(group), spec.channels, round_up(h, multiple), round_up(w, multiple)), np.float32)
         first = 0
         for part in spec.parts:
             out = x[:, first : first + part.channels, :h, :w]
             first += part.channels
+            src = _gather(planes[part.role], group)
             if part.role == "trimap":
-                out.transpose(0, 2, 3, 1)[...] = _map(trimaps.encode(_gather(tri, group), part.trimap), part.range)
+                encoded = trimaps.encode(src, described(part.trimap, "trimap encoding"))
+                out.transpose(0, 2, 3, 1)[...] = _map(encoded, part.range)
             else:
-                src, src_cs = (plate, cs) if part.role == "image" else bg
-                rgb = colour.to_network(_gather(src, group), src_cs, part.encoding)
+                rgb = colour.to_network(src, spaces[part.role], described(part.encoding, f"{part.role} encoding"))
                 _normalise(rgb, part, out)
         _fill_padding(x, h, w, self.spec.pad)
         return x
@@ -254,11 +256,7 @@ class Matter:
     def _keep_state(self, outputs: dict[str, np.ndarray]) -> None:
         for spec in self.spec.inputs:
             if spec.role == "state":
-                self._state[spec.name] = outputs[spec.output]
-
-
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
+                self._state[spec.name] = outputs[described(spec.output, f"output paired with state {spec.name}")]
 
 
 def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
@@ -297,15 +295,17 @@ def _normalise(rgb: np.ndarray, part: Part, out: np.ndarray) -> None:
         out[:, c] /= np.float32(part.std[c] if part.std else 1.0)
 
 
-_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}
+#: The ``numpy.pad`` modes padding uses.
+_NumpyPadMode = Literal["reflect", "symmetric", "edge", "constant"]
+_PAD_MODES: dict[str, _NumpyPadMode] = {"reflect": "reflect", "replicate": "edge", "zero": "constant"}
 
 
-def _numpy_pad_mode(mode: str, h: int, w: int, ph: int, pw: int) -> str:
+def _numpy_pad_mode(mode: str, h: int, w: int, ph: int, pw: int) -> _NumpyPadMode:
     """``numpy.pad``'s mode for the model's ``pad`` mode on an ``h``×``w`` image padded by ``ph``, ``pw``:
     a reflection wider than the image falls back to symmetric, then to edge."""
     np_mode = _PAD_MODES[mode]
     if np_mode == "reflect" and (ph >= h or pw >= w):
-        np_mode = "symmetric" if ph <= h and pw <= w else "edge"
+        return "symmetric" if ph <= h and pw <= w else "edge"
     return np_mode
 
 

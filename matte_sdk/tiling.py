@@ -17,6 +17,51 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .contract import ModelSpec
+from .errors import InputError, ModelContractError
+
+
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is at least ``n``."""
+    return -(-n // multiple) * multiple
+
+
+def feather_for(context: int) -> int:
+    """The blend band between neighbouring tiles' trusted spans: half the context, at least 8 pixels."""
+    return max(8, context // 2)
+
+
+def smallest_tile(spec: ModelSpec) -> int:
+    """The smallest tile size ``spec`` can be tiled with: room for the context at both sides, the feather
+    band and one step of the tile grid, rounded up to the size multiple."""
+    return round_up(2 * spec.context + feather_for(spec.context) + spec.tile_grid, spec.size_multiple)
+
+
+def tile_size(spec: ModelSpec, requested: int | None, source: str) -> int:
+    """The tile size ``Matter`` uses, and the TensorRT profiles cover, for ``spec`` (0: whole frames).
+
+    ``requested`` None means the model's own ``tile``; 0 never tiles; recurrent models are never tiled
+    (their state describes the whole frame). Other sizes are rounded up to the size multiple and must be
+    at least :func:`smallest_tile`. A negative or too small request raises
+    :class:`~matte_sdk.errors.InputError` naming ``source`` (the model file); a description whose own
+    tile is too small raises :class:`~matte_sdk.errors.ModelContractError`.
+    """
+    if requested is not None and requested < 0:
+        raise InputError(f"{source}: tile {requested} is negative (give a size in pixels, or 0 for whole frames)")
+    tile = spec.tile if requested is None else requested
+    if spec.recurrent or tile == 0:
+        return 0
+    tile = round_up(tile, spec.size_multiple)
+    if tile < (least := smallest_tile(spec)):
+        what = f"the description's tile {spec.tile}" if requested is None else f"tile {requested}"
+        error = ModelContractError if requested is None else InputError
+        raise error(
+            f"{source}: {what} is too small for this model; the smallest tile it accepts is {least} "
+            f"(context {spec.context} px, feather {feather_for(spec.context)} px, grid {spec.tile_grid} px), "
+            f"or 0 for whole frames"
+        )
+    return tile
+
 
 @dataclass(frozen=True)
 class Span:
@@ -65,7 +110,7 @@ def spans(length: int, tile: int, context: int, feather: int, align: int = 1) ->
     step = (tile - 2 * context - feather) // align * align
     if step <= 0:
         raise ValueError(f"tile {tile} is too small for context {context}, feather {feather} and alignment {align}")
-    last = -(-(length - tile) // align) * align  # first aligned start whose box reaches the border
+    last = round_up(length - tile, align)  # first aligned start whose box reaches the border
     out = []
     for start in list(range(0, last, step)) + [last]:
         stop = min(start + tile, length)
@@ -83,13 +128,13 @@ def spans(length: int, tile: int, context: int, feather: int, align: int = 1) ->
 
 
 def plan(height: int, width: int, tile: int, context: int, feather: int | None = None, align: int = 1) -> list[Tile]:
-    """Tiles covering a ``height`` × ``width`` plate; ``feather`` defaults to ``context // 2`` (at least 8)."""
-    feather = max(8, context // 2) if feather is None else feather
+    """Tiles covering a ``height`` × ``width`` plate; ``feather`` defaults to :func:`feather_for` ``(context)``."""
+    feather = feather_for(context) if feather is None else feather
     rows, cols = spans(height, tile, context, feather, align), spans(width, tile, context, feather, align)
     return [Tile(y, x) for y in rows for x in cols]
 
 
-class Blender:
+class TileAccumulator:
     """Accumulates weighted tile results into full-frame planes and normalises them."""
 
     def __init__(self, height: int, width: int, channels: int) -> None:

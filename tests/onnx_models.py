@@ -6,6 +6,7 @@ and a wrong pre- or post-processing step changes the result. Receptive-field rad
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +61,15 @@ def trimap_model(
     tile: int = 64,
     size_multiple: int = 8,
     description: bool = True,
+    graph_channels: int = 4,
 ) -> Path:
-    """The generic ``trimap`` convention: input N×4×H×W (ImageNet-normalised sRGB + gray trimap) → alpha."""
+    """The generic ``trimap`` convention: input N×4×H×W (ImageNet-normalised sRGB + gray trimap) → alpha.
+
+    ``graph_channels`` other than 4 builds a graph that takes that many channels while its description
+    still says 4, as a model the SDK must refuse."""
     rng = np.random.default_rng(seed)
     inits: list = []
-    nodes = _conv_stack("input", 4, "logit", layers, rng, inits)
+    nodes = _conv_stack("input", graph_channels, "logit", layers, rng, inits)
     nodes.append(helper.make_node("Sigmoid", ["logit"], ["alpha"]))
     outputs = [_tensor("alpha", 1)]
     out_desc = [{"name": "alpha", "role": "alpha"}]
@@ -82,7 +87,7 @@ def trimap_model(
         ]
         outputs.append(_tensor("fgr", 3))
         out_desc.append({"name": "fgr", "role": "foreground", "encoding": SRGB})
-    graph = helper.make_graph(nodes, "trimap", [_tensor("input", 4)], outputs, inits)
+    graph = helper.make_graph(nodes, "trimap", [_tensor("input", graph_channels)], outputs, inits)
     desc = {
         "version": 1,
         "name": "test trimap model",
@@ -194,3 +199,35 @@ def recurrent_model(path: Path, seed: int = 3) -> Path:
             "outputs": [{"name": "pha", "role": "alpha"}, {"name": "r1o", "role": "state"}],
         },
     )
+
+
+def scaling_model(path: Path, scale: float = 1.0, src_dims: list | None = None, pha_dims: list | None = None) -> Path:
+    """Trimap-free: alpha = the RGB input times ``scale`` (a subnormal for tiny inputs), element by element.
+
+    The graph declares its input and output with ``src_dims`` and ``pha_dims`` (default N×3×H×W and
+    N×C×H×W), so a test can make them disagree with the description."""
+    factor = numpy_helper.from_array(np.array(scale, np.float32), "scale")
+    src = helper.make_tensor_value_info("src", TensorProto.FLOAT, src_dims or ["N", 3, "H", "W"])
+    pha = helper.make_tensor_value_info("pha", TensorProto.FLOAT, pha_dims or ["N", "C", "H", "W"])
+    graph = helper.make_graph([helper.make_node("Mul", ["src", "scale"], ["pha"])], "scale", [src], [pha], [factor])
+    part = {"role": "image", "channels": 3, "encoding": SRGB}
+    return save(
+        path,
+        graph,
+        {
+            "version": 1,
+            "name": "test scaling model",
+            "inputs": [{"name": "src", "parts": [part]}],
+            "outputs": [{"name": "pha", "role": "alpha"}],
+        },
+    )
+
+
+def with_description(source: Path, path: Path, change) -> Path:
+    """A copy of ``source`` whose description ``change(description dict)`` edits, unvalidated."""
+    model = onnx.load(str(source))
+    data = json.loads({p.key: p.value for p in model.metadata_props}[CONTRACT_KEY])
+    change(data)
+    helper.set_model_props(model, {CONTRACT_KEY: json.dumps(data)})
+    onnx.save(model, str(path))
+    return path

@@ -2,7 +2,8 @@
 
 import json
 
-import onnx
+import onnx_models
+import onnxruntime as ort
 import pytest
 
 from matte_sdk import CONTRACT_KEY, Matter, ModelContractError, ModelSpec
@@ -50,6 +51,10 @@ def test_round_trip_keeps_every_field():
         ),
         (lambda d: d["inputs"][0]["parts"][0].update(channels="3"), "must be int"),
         (lambda d: d.update(tile_align=-3), "tile_align must be positive"),
+        (
+            lambda d: d["inputs"][0]["parts"][0].update(encoding="sRGB-ish"),
+            r"input 'input'\.parts\[0\]\.encoding is 'sRGB-ish', which is not a colour space of OCIO config",
+        ),
     ],
 )
 def test_invalid_descriptions_name_the_problem(mutate, message):
@@ -66,12 +71,9 @@ def test_model_without_description_fails_naming_the_key(models):
 
 
 def test_description_must_match_graph(models, tmp_path):
-    model = onnx.load(str(models["trimap"]))
-    data = json.loads({p.key: p.value for p in model.metadata_props}[CONTRACT_KEY])
-    data["inputs"][0]["name"] = "image"
-    onnx.helper.set_model_props(model, {CONTRACT_KEY: json.dumps(data)})
-    path = tmp_path / "renamed.onnx"
-    onnx.save(model, str(path))
+    path = onnx_models.with_description(
+        models["trimap"], tmp_path / "renamed.onnx", lambda d: d["inputs"][0].update(name="image")
+    )
     with pytest.raises(
         ModelContractError, match="described inputs not in the graph: image; graph inputs not described: input"
     ):
@@ -83,3 +85,42 @@ def test_not_an_onnx_file(tmp_path):
     bad.write_bytes(b"\x00garbage" * 10)
     with pytest.raises(ModelContractError, match="bad.onnx: not a readable ONNX model"):
         Matter.load(bad, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (
+            lambda d: onnx_models.trimap_model(d / "three.onnx", graph_channels=3),
+            r"three\.onnx: input 'input' has 3 channels in the graph, but the description says 4 \(its parts\)$",
+        ),
+        (
+            lambda d: onnx_models.scaling_model(d / "chw.onnx", src_dims=[3, "H", "W"]),
+            r"chw\.onnx: input 'src' is 3-D in the graph, not N×C×H×W$",
+        ),
+        (
+            lambda d: onnx_models.scaling_model(d / "rgb_alpha.onnx", pha_dims=["N", 3, "H", "W"]),
+            r"rgb_alpha\.onnx: output 'pha' has 3 channels in the graph, but the description says 1 \(alpha\)$",
+        ),
+    ],
+)
+def test_graph_shapes_must_match_the_description(tmp_path, monkeypatch, build, message):
+    path = build(tmp_path)
+    monkeypatch.setattr(ort, "InferenceSession", None)  # refused before any session is made
+    with pytest.raises(ModelContractError, match=message):
+        Matter.load(path, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "model, change, where",
+    [
+        ("trimap", lambda d: d["inputs"][0]["parts"][0].update(encoding="sRGB-ish"), "input 'input'.parts[0]"),
+        ("trimap_fg", lambda d: d["outputs"][1].update(encoding="sRGB-ish"), "output 'fgr'"),
+    ],
+)
+def test_unknown_encoding_names_the_model_file(models, tmp_path, model, change, where):
+    path = onnx_models.with_description(models[model], tmp_path / "odd.onnx", change)
+    with pytest.raises(ModelContractError) as info:
+        Matter.load(path, device="cpu")
+    assert str(info.value).startswith(f"{path}: matte_sdk description: {where}.encoding is 'sRGB-ish', which is not")
+    assert "\n" not in str(info.value)

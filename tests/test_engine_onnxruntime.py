@@ -1,10 +1,13 @@
 """Provider selection on a real ONNX Runtime: the GPU is never silently swapped for the CPU."""
 
+import subprocess
+import sys
 import warnings
 
+import onnx_models
 import pytest
 
-from matte_sdk import DeviceError, InputError, Matter
+from matte_sdk import DeviceError, InputError, Matter, ModelContractError
 from matte_sdk.engines import onnxruntime as ortengine
 from matte_sdk.engines.base import engine_classes
 
@@ -63,14 +66,63 @@ def test_tensorrt_provider_options_cover_the_tiles(models):
     import onnx
 
     spec, model = ortengine.read_spec(models["trimap"])
-    options = ortengine.trt_provider_options(spec, model, tile=100, batch=3)
-    # tile 100 rounds up to the model's size multiple (8): 104; min is the multiple itself
+    options = ortengine.trt_provider_options(spec, model, tile=104, batch=3)
+    # min is the size multiple (8), opt one tile, max a batch of tiles
     assert options["trt_profile_min_shapes"] == "input:1x4x8x8"
     assert options["trt_profile_opt_shapes"] == "input:1x4x104x104"
     assert options["trt_profile_max_shapes"] == "input:3x4x104x104"
     assert options["trt_engine_cache_enable"] and not options["trt_fp16_enable"]
     half = onnx.load(str(models["trimap"]))
     half.graph.initializer[0].data_type = onnx.TensorProto.FLOAT16
-    assert ortengine.trt_provider_options(spec, half, tile=None, batch=1)["trt_fp16_enable"]
-    rec_spec, rec_model = ortengine.read_spec(models["recurrent"])
-    assert "trt_profile_max_shapes" not in ortengine.trt_provider_options(rec_spec, rec_model, None, 1)
+    assert ortengine.trt_provider_options(spec, half, tile=64, batch=1)["trt_fp16_enable"]
+    assert "trt_profile_max_shapes" not in ortengine.trt_provider_options(spec, model, 0, 1)  # whole frames
+
+
+@pytest.mark.parametrize(
+    "model, tile, batch, max_shapes",
+    [
+        ("trimap", 41, 2, "input:2x4x48x48"),  # rounded up to the size multiple, as Matter's tiles are
+        ("trimap", None, 1, "input:1x4x64x64"),  # the model's own tile
+        ("trimap", 0, 1, None),  # never tiled: whole frames of any size, no fixed profile
+        ("recurrent", 64, 1, None),  # recurrent models are never tiled
+    ],
+)
+def test_tensorrt_profile_covers_the_tile_matter_decides(models, monkeypatch, model, tile, batch, max_shapes):
+    # Pretend TensorRT is usable and record the providers the session is built with.
+    seen = []
+
+    def session(path, sess_options, providers):
+        seen.append(dict(providers[0][1]))
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(ortengine, "provider_problem", lambda device: None)
+    monkeypatch.setattr(ortengine._ort(), "InferenceSession", session)
+    with pytest.raises(ModelContractError, match="recorded"):
+        Matter.load(models[model], device="tensorrt", tile=tile, batch=batch)
+    assert seen[0].get("trt_profile_max_shapes") == max_shapes
+
+
+def test_every_session_flushes_subnormal_floats(models):
+    options = Matter.load(models["trimap"], device="cpu").engine.session.get_session_options()
+    assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"
+
+
+FLUSH = """
+import sys
+import numpy as np
+from matte_sdk import Matter
+
+engine = Matter.load(sys.argv[1], device="cpu").engine
+small = engine.run({"src": np.full((1, 3, 8, 8), 1e-20, np.float32)})["pha"]  # 1e-40: a subnormal result
+large = engine.run({"src": np.full((1, 3, 512, 512), 1e-20, np.float32)})["pha"]  # split across pool threads
+print(np.abs(small).max(), np.abs(large).max())
+"""
+
+
+def test_subnormal_results_become_zero(tmp_path):
+    # In a fresh interpreter, where Matter's session is the process's first: ONNX Runtime sets the
+    # calling thread's flush-to-zero only then, and its pool threads' for every session.
+    model = onnx_models.scaling_model(tmp_path / "scale.onnx", scale=1e-20)
+    proc = subprocess.run([sys.executable, "-c", FLUSH, str(model)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0.0", "0.0"]

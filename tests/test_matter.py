@@ -137,10 +137,11 @@ def test_unsupported_plate_layout(models):
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "zero"])
 @pytest.mark.parametrize("h, w", [(45, 70), (64, 33), (5, 40), (16, 40), (32, 64)])
 def test_padding_is_filled_in_place_as_numpy_pad_would(mode, h, w):
-    from matte_sdk.matter import _fill_padding, _numpy_pad_mode, _round_up
+    from matte_sdk.matter import _fill_padding, _numpy_pad_mode
+    from matte_sdk.tiling import round_up
 
     core = np.random.default_rng(h * w).random((2, 4, h, w)).astype(np.float32)
-    ph, pw = _round_up(h, 32) - h, _round_up(w, 32) - w
+    ph, pw = round_up(h, 32) - h, round_up(w, 32) - w
     expected = np.pad(core, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=_numpy_pad_mode(mode, h, w, ph, pw))
     x = np.full(expected.shape, np.nan, np.float32)
     x[:, :, :h, :w] = core
@@ -155,3 +156,45 @@ def test_reflection_wider_than_the_image_falls_back():
     assert _numpy_pad_mode("reflect", 16, 40, 16, 24) == "symmetric"  # pad as wide as the image
     assert _numpy_pad_mode("reflect", 5, 40, 27, 24) == "edge"  # wider
     assert _numpy_pad_mode("replicate", 5, 40, 27, 24) == "edge"
+
+
+@pytest.fixture
+def no_sessions(monkeypatch):
+    """ONNX Runtime sessions fail to build: what must be refused before one exists is refused without."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a session was created")
+
+    monkeypatch.setattr(ort, "InferenceSession", refuse)
+
+
+@pytest.mark.parametrize(
+    "model, tile, message",
+    [
+        ("trimap", 1, r"trimap\.onnx: tile 1 is too small for this model; the smallest tile it accepts is 48 "),
+        ("trimap", 40, "tile 40 is too small for this model; the smallest tile it accepts is 48 "),
+        ("trimap", -5, r"trimap\.onnx: tile -5 is negative"),
+        (None, 64, r"default\.onnx: tile 64 is too small for this model; the smallest tile it accepts is 704 "),
+        (None, 672, "tile 672 is too small for this model; the smallest tile it accepts is 704 "),
+    ],
+)
+def test_unusable_tiles_are_refused_before_the_session(models, no_sessions, model, tile, message):
+    with pytest.raises(InputError, match=message) as info:
+        Matter.load(models[model] if model else None, device="cpu", tile=tile)
+    assert "\n" not in str(info.value)
+
+
+def test_matter_decides_the_tile_for_any_engine(models):
+    engine = Matter.load(models["trimap"], device="cpu").engine
+    assert Matter(engine, tile=41).tile == 48 and Matter(engine).tile == 64 and Matter(engine, tile=0).tile == 0
+    with pytest.raises(InputError, match=r"trimap\.onnx: tile 40 is too small"):
+        Matter(engine, tile=40)
+
+
+def test_smallest_tile_runs_and_agrees_with_whole_frame(models):
+    plate, trimap = make_plate(200, 264, seed=5)
+    trimap[:] = np.where(trimap == 1, 0.5, trimap)
+    whole = Matter.load(models["trimap"], device="cpu", tile=0).matte(plate, trimap)
+    tiled = Matter.load(models["trimap"], device="cpu", tile=41).matte(plate, trimap)  # 48: the smallest
+    assert tiled.tiles_run > 20
+    np.testing.assert_allclose(tiled.alpha, whole.alpha, atol=1e-5)

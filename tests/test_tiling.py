@@ -1,9 +1,11 @@
-"""Tile plans: coverage, weights that blend to one, equal shapes for batching."""
+"""Tile plans: coverage, weights that blend to one, equal shapes for batching; the tile-size decision."""
 
 import numpy as np
 import pytest
 
-from matte_sdk.tiling import Blender, plan, spans
+from matte_sdk.contract import InputSpec, ModelSpec, OutputSpec, Part
+from matte_sdk.errors import InputError, ModelContractError
+from matte_sdk.tiling import TileAccumulator, feather_for, plan, smallest_tile, spans, tile_size
 
 
 @pytest.mark.parametrize(
@@ -40,9 +42,9 @@ def test_aligned_overlaps_form_a_partition_of_unity():
     np.testing.assert_allclose(interior, 1.0, atol=1e-12)
 
 
-def test_blender_reconstructs_a_constant_field_and_fills_skipped():
+def test_accumulator_reconstructs_a_constant_field_and_fills_skipped():
     tiles = plan(300, 500, 128, 16)
-    b = Blender(300, 500, 1)
+    b = TileAccumulator(300, 500, 1)
     for t in tiles[1:]:
         b.add(t, np.full(t.shape + (1,), 0.25, np.float32))
     out = b.result(fill=np.full((300, 500, 1), 0.75, np.float32))
@@ -57,3 +59,54 @@ def test_blender_reconstructs_a_constant_field_and_fills_skipped():
 def test_tile_too_small_for_context_is_refused():
     with pytest.raises(ValueError, match="too small"):
         spans(1000, 64, 32, 8)
+
+
+def _spec(context: int, tile_align: int, size_multiple: int, tile: int = 1024, recurrent: bool = False) -> ModelSpec:
+    inputs = [InputSpec("src", parts=(Part("image", 3, encoding="srgb_tx"),))]
+    if recurrent:
+        inputs.append(InputSpec("r1i", role="state", output="r1o"))
+    return ModelSpec(
+        name="m",
+        inputs=tuple(inputs),
+        outputs=(OutputSpec("pha", "alpha"), OutputSpec("r1o", "state")),
+        size_multiple=size_multiple,
+        context=context,
+        tile_align=tile_align,
+        tile=tile,
+    )
+
+
+@pytest.mark.parametrize("context, tile_align, size_multiple", [(16, 0, 8), (232, 96, 32), (8, 0, 32), (64, 0, 1)])
+def test_smallest_tile_is_the_smallest_multiple_that_tiles(context, tile_align, size_multiple):
+    spec = _spec(context, tile_align, size_multiple)
+    least = smallest_tile(spec)
+    assert least % size_multiple == 0
+    feather = feather_for(context)
+    assert len(spans(5000, least, context, feather, spec.tile_grid)) > 1
+    with pytest.raises(ValueError, match="too small"):
+        spans(5000, least - size_multiple, context, feather, spec.tile_grid)
+
+
+def test_tile_size_is_decided_in_one_place():
+    spec = _spec(16, 0, 8, tile=60)  # smallest tile: 2 * 16 + 8 + 8 = 48
+    assert tile_size(spec, None, "m.onnx") == 64  # the model's own, rounded up to the multiple
+    assert tile_size(spec, 0, "m.onnx") == 0
+    assert tile_size(spec, 41, "m.onnx") == 48 and tile_size(spec, 100, "m.onnx") == 104
+    assert tile_size(_spec(16, 0, 8, recurrent=True), 100, "m.onnx") == 0  # recurrent: whole frames
+    assert tile_size(spec, tile_size(spec, 41, "m.onnx"), "m.onnx") == 48  # a decided tile stays as it is
+
+
+@pytest.mark.parametrize(
+    "requested, error, message",
+    [
+        (40, InputError, r"^m\.onnx: tile 40 is too small for this model; the smallest tile it accepts is 48 "),
+        (1, InputError, "tile 1 is too small"),
+        (-5, InputError, r"^m\.onnx: tile -5 is negative"),
+        (None, ModelContractError, "the description's tile 32 is too small"),
+    ],
+)
+def test_tile_size_refuses_what_cannot_tile(requested, error, message):
+    spec = _spec(16, 0, 8, tile=32)
+    with pytest.raises(error, match=message) as info:
+        tile_size(spec, requested, "m.onnx")
+    assert "\n" not in str(info.value)

@@ -20,8 +20,9 @@ class Engine(abc.ABC):
     """A loaded model that maps named float32 arrays to named float32 arrays.
 
     Subclasses declare the file suffixes they open and are registered through the ``register_engines``
-    hook. After :meth:`open`, ``spec`` is the model's validated description and ``device`` is what
-    actually runs (``cpu``, ``cuda`` or ``tensorrt``), never merely what was asked for.
+    hook. After :meth:`open`, ``spec`` is the model's validated description, ``device`` is what
+    actually runs (``cpu``, ``cuda`` or ``tensorrt``), never merely what was asked for, and ``source``
+    names the model file in messages.
     """
 
     name: ClassVar[str]
@@ -29,13 +30,18 @@ class Engine(abc.ABC):
 
     spec: ModelSpec
     device: str
+    source: str = "model"
     #: Largest batch the graph accepts (None = dynamic).
     max_batch: int | None = None
 
     @classmethod
     @abc.abstractmethod
     def open(cls, path: Path, device: str = "auto", **options: Any) -> Engine:
-        """Load ``path`` on ``device``; raise :class:`~matte_sdk.errors.DeviceError` if it can't really run there."""
+        """Load ``path`` on ``device``; raise :class:`~matte_sdk.errors.DeviceError` if it can't really run there.
+
+        Options include ``tile`` and ``batch``, the tiles :class:`~matte_sdk.Matter` will feed; an engine
+        that sizes anything by them decides the tile with :func:`matte_sdk.tiling.tile_size` first.
+        """
 
     @abc.abstractmethod
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

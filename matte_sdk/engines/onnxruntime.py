@@ -3,6 +3,11 @@
 ``device="cuda"`` or ``"tensorrt"`` fails with :class:`~matte_sdk.errors.DeviceError` unless that provider
 is really the session's first provider (ONNX Runtime itself drops to the CPU when CUDA libraries are
 missing). ``device="auto"`` tries TensorRT, then CUDA, then the CPU, and warns when it ends on the CPU.
+
+Every session flushes subnormal floats to zero (``session.set_denormal_as_zero``): iterative solves such
+as the default model's conjugate-gradient loop produce them, and x86 cores run 2-4× slower on them. ONNX
+Runtime applies it to its own pool threads, and to the calling thread once, when the process creates its
+first session.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..contract import CONTRACT_KEY, ModelSpec
+from ..contract import CONTRACT_KEY, Dims, ModelSpec
 from ..errors import DeviceError, ModelContractError
 from ..hookspecs import hookimpl
+from ..tiling import tile_size
 from .base import Engine
 from .profiles import cache_dir, profile
 
@@ -68,7 +74,8 @@ def provider_problem(device: str) -> str | None:
 
 
 def read_spec(path: Path) -> tuple[ModelSpec, onnx.ModelProto]:
-    """Read a model's ``matte_sdk`` description (and its graph, without external weights)."""
+    """Read a model's ``matte_sdk`` description (and its graph, without external weights), checked against
+    the graph's input and output names and shapes."""
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ...
@@ -76,12 +83,19 @@ def read_spec(path: Path) -> tuple[ModelSpec, onnx.ModelProto]:
     props = {p.key: p.value for p in model.metadata_props}
     spec = ModelSpec.from_json(props.get(CONTRACT_KEY), source=str(path))
     initializers = {i.name for i in model.graph.initializer}
-    spec.check_graph(
-        [i.name for i in model.graph.input if i.name not in initializers],
-        [o.name for o in model.graph.output],
-        source=str(path),
-    )
+    inputs = {i.name: _dims(i) for i in model.graph.input if i.name not in initializers}
+    outputs = {o.name: _dims(o) for o in model.graph.output}
+    spec.check_graph(inputs, outputs, source=str(path))
+    spec.check_shapes(inputs, outputs, source=str(path))
     return spec, model
+
+
+def _dims(value: onnx.ValueInfoProto) -> Dims | None:
+    """A graph value's shape: None for a dimension without a fixed size; None if the rank is open too."""
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
 
 
 def _fixed_batch(model: onnx.ModelProto, spec: ModelSpec) -> int | None:
@@ -95,17 +109,19 @@ def _fixed_batch(model: onnx.ModelProto, spec: ModelSpec) -> int | None:
     return None
 
 
-def trt_provider_options(spec: ModelSpec, model: onnx.ModelProto, tile: int | None, batch: int) -> dict[str, Any]:
+def trt_provider_options(spec: ModelSpec, model: onnx.ModelProto, tile: int, batch: int) -> dict[str, Any]:
     """TensorRT execution-provider options: engine and timing caches, fp16 for fp16 graphs, and an
-    optimisation profile covering the tiles :class:`~matte_sdk.Matter` feeds (recurrent models: dynamic)."""
+    optimisation profile covering the tiles :class:`~matte_sdk.Matter` feeds, for the ``tile`` it decided
+    (:func:`~matte_sdk.tiling.tile_size`); 0 (recurrent models, or never tiled) sets no profile, so
+    whole frames of any size run (the provider builds for the shapes it sees)."""
     options: dict[str, Any] = {
         "trt_engine_cache_enable": True,
         "trt_engine_cache_path": str(cache_dir() / "onnxruntime"),
         "trt_timing_cache_enable": True,
         "trt_fp16_enable": any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer),
     }
-    if not spec.recurrent:
-        prof = profile(spec, tile=tile or spec.tile, max_size=spec.max_size or spec.tile, max_batch=batch)
+    if tile:
+        prof = profile(spec, tile=tile, max_size=tile, max_batch=batch)
         for k, key in enumerate(("min", "opt", "max")):
             options[f"trt_profile_{key}_shapes"] = ",".join(
                 f"{name}:{'x'.join(map(str, shapes[k]))}" for name, shapes in prof.shapes.items()
@@ -119,10 +135,11 @@ class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
     suffixes = (".onnx",)
 
-    def __init__(self, session: Any, spec: ModelSpec, max_batch: int | None) -> None:
+    def __init__(self, session: Any, spec: ModelSpec, max_batch: int | None, source: str) -> None:
         self.session = session
         self.spec = spec
         self.max_batch = max_batch
+        self.source = source
         self.providers: list[str] = session.get_providers()
         self.device = DEVICE_OF.get(self.providers[0], self.providers[0])
         self._outputs = [o.name for o in session.get_outputs()]
@@ -139,9 +156,12 @@ class OnnxRuntimeEngine(Engine):
         trt_options: Mapping[str, Any] | None = None,
         **_: Any,
     ) -> OnnxRuntimeEngine:
-        """Open ``path``; ``tile``/``batch`` shape the TensorRT profile, ``trt_options`` override its options."""
+        """Open ``path``; ``tile``/``batch`` shape the TensorRT profile, ``trt_options`` override its options.
+
+        A tile :func:`~matte_sdk.tiling.tile_size` refuses raises before any session is created."""
         ort = _ort()
         spec, model = read_spec(path)
+        tile = tile_size(spec, tile, str(path))
         wanted = ["tensorrt", "cuda", "cpu"] if device == "auto" else [device]
         if device != "auto" and (problem := provider_problem(device)):
             raise DeviceError(f"{path}: --device {device} asked for, but {problem}")
@@ -159,11 +179,12 @@ class OnnxRuntimeEngine(Engine):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:
             raise ModelContractError(f"{path}: ONNX Runtime could not load the model: {exc}") from None
-        engine = cls(session, spec, _fixed_batch(model, spec))
+        engine = cls(session, spec, _fixed_batch(model, spec), str(path))
         if device != "auto" and engine.device != device:
             raise DeviceError(
                 f"{path}: --device {device} asked for, but ONNX Runtime is running on "

@@ -1,11 +1,12 @@
 """Shapes an engine must accept: TensorRT optimisation profiles covering what :class:`~matte_sdk.Matter` feeds.
 
-Tiled models see tiles of at most ``tile`` (rounded up to the size multiple) and any smaller plate padded
-to the multiple, in batches of up to ``max_batch``: min = ``min_size``², opt = 1 × tile², max =
-``max_batch`` × tile². Recurrent models are never tiled: whole frames up to ``max_size``, opt 1080×1920.
-Recurrent states start as 1×1×1×1 zeros and then have the shape the graph returns, which scales with the
-frame (``states`` gives each state's channels and strides). Used by the ONNX Runtime TensorRT provider
-and by ``matte-sdk convert --engine tensorrt``.
+The tile is decided as ``Matter`` decides it (:func:`matte_sdk.tiling.tile_size`). Tiled models see tiles
+of at most that size and any smaller plate padded to the size multiple, in batches of up to
+``max_batch``: min = ``min_size``², opt = 1 × tile², max = ``max_batch`` × tile². Untiled models
+(recurrent ones, or tile 0) see whole frames up to ``max_size``, opt 1080×1920. Recurrent states start as
+1×1×1×1 zeros and then have the shape the graph returns, which scales with the frame (``states`` gives
+each state's channels and strides). Used by the ONNX Runtime TensorRT provider and by
+``matte-sdk convert --engine tensorrt``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ from pathlib import Path
 
 from ..contract import ModelSpec
 from ..errors import ModelContractError
+from ..tiling import round_up, tile_size
 
 Shape = tuple[int, ...]
 HD = (1080, 1920)
-
-
-def _up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
 
 
 @dataclass(frozen=True)
@@ -48,20 +46,22 @@ class Profile:
 def profile(
     spec: ModelSpec,
     *,
-    tile: int,
+    tile: int | None,
     max_size: int,
     max_batch: int,
     states: Mapping[str, tuple[int, float, float]] | None = None,
+    source: str = "TensorRT profile",
 ) -> Profile:
-    """The optimisation profile covering ``Matter``'s inputs for ``spec`` (see module docstring)."""
+    """The optimisation profile covering ``Matter``'s inputs for ``spec`` run with ``tile`` (as asked of
+    ``Matter``: None is the model's own; see module docstring); ``source`` names the model in errors."""
     m = spec.size_multiple
-    low = _up(max(spec.min_size, 1), m)
-    if spec.recurrent:
-        high = _up(max_size, m)
-        opt = (min(_up(HD[0], m), high), min(_up(HD[1], m), high))
-    else:
-        high = _up(tile, m)
+    low = round_up(max(spec.min_size, 1), m)
+    if tile := tile_size(spec, tile, source):
+        high = tile
         opt = (high, high)
+    else:
+        high = round_up(max_size, m)
+        opt = (min(round_up(HD[0], m), high), min(round_up(HD[1], m), high))
     if low > high:
         raise ModelContractError(f"TensorRT profile: the model's minimum size {low} exceeds the largest size {high}")
     shapes: dict[str, tuple[Shape, Shape, Shape]] = {}

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import ModelSpec
+from ..contract import Dims, ModelSpec
 from ..errors import DeviceError, InputError, ModelContractError
 from ..hookspecs import hookimpl
 from .base import Engine
@@ -101,6 +101,11 @@ def check_build(spec: ModelSpec, trt_version: str, capability: str | None, sourc
         )
 
 
+def _dims(shape: Any) -> Dims:
+    """An engine tensor's shape, None where it is dynamic (-1)."""
+    return tuple(d if d >= 0 else None for d in shape)
+
+
 class TensorRTEngine(Engine):
     """Runs serialised TensorRT engines (one optimisation profile) on the GPU."""
 
@@ -121,6 +126,11 @@ class TensorRTEngine(Engine):
         self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
         spec.check_graph(self.inputs, self.outputs, source)
+        spec.check_shapes(
+            {n: _dims(engine.get_tensor_shape(n)) for n in self.inputs},
+            {n: _dims(engine.get_tensor_shape(n)) for n in self.outputs},
+            source,
+        )
         self.profile = {n: tuple(tuple(s) for s in engine.get_tensor_profile_shape(n, 0)) for n in self.inputs}
         first = next(i.name for i in spec.inputs if i.role == "tensor")
         self.max_batch = self.profile[first][2][0]
