@@ -1,6 +1,7 @@
 """matte_sdk.evaluation as one package: one-way imports, optional SciPy and matplotlib, no old homes left."""
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -98,18 +99,33 @@ def test_importing_the_package_and_the_command_loads_neither_scipy_nor_matplotli
     assert result.stdout.strip() == "[]"
 
 
-def test_no_file_names_the_old_homes_of_metrics_and_reports():
+def project_files(suffixes: tuple[str, ...]) -> list[Path]:
+    """The project's own files (hidden folders such as .venv and .cache, and runs/, left out)."""
+    found = []
+    for folder, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "runs" and not d.endswith(".egg-info")]
+        found += [Path(folder) / n for n in names if n.endswith(suffixes)]
+    return found
+
+
+def test_nothing_imports_or_documents_the_old_homes_of_metrics_and_reports():
     assert not (PACKAGE / "metrics.py").exists() and not (PACKAGE / "report.py").exists()
+    gone = {"matte_sdk.metrics", "matte_sdk.report"}
+    importers = []
+    for path in project_files((".py",)):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+            else:
+                continue
+            importers += [str(path.relative_to(ROOT))] if names & gone else []
+    assert importers == []
     old = re.compile(r"matte_sdk[./](metrics|report)\b|from matte_sdk import (metrics|report)\b")
-    skip = {".venv", ".cache", ".git", "runs"}
-    files = [
-        p
-        for p in ROOT.rglob("*")
-        if p.suffix in (".py", ".md") and not skip & set(p.relative_to(ROOT).parts) and "egg-info" not in str(p)
-    ]
-    assert any(p.name == "README.md" for p in files)
-    named = [str(p.relative_to(ROOT)) for p in files if p != Path(__file__) and old.search(p.read_text())]
-    assert named == []
+    documents = project_files((".md",))
+    assert ROOT / "README.md" in documents
+    assert [str(p.relative_to(ROOT)) for p in documents if old.search(p.read_text())] == []
 
 
 def test_benchmark_and_training_import_evaluation_instead_of_running_scripts():
