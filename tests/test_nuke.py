@@ -90,6 +90,32 @@ def test_package_refuses_a_non_zip_without_writing(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "matte_sdk", "hosts", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_nuke_is_a_registered_host_that_the_cli_drives(tmp_path):
+    from matte_sdk_hosts.adapter import adapters
+
+    assert type(adapters()["nuke"]) is NukeHost
+    listed = _cli("list", env={**os.environ, "NUKE": _fake_exe(tmp_path / "Nuke16.0v4" / "Nuke16.0")})
+    assert "nuke: Nuke 15 and 16" in listed.stdout
+    assert f"found 16.0v4 (application): {tmp_path / 'Nuke16.0v4' / 'Nuke16.0'}" in listed.stdout
+    out = tmp_path / "matte_sdk_nuke.zip"
+    made = _cli("package", "nuke", "-o", str(out))
+    assert made.returncode == 0 and made.stdout.strip() == str(out) and zipfile.is_zipfile(out)
+    refused = _cli("package", "nuke", "-o", str(tmp_path / "x.txt"))
+    assert refused.returncode == 1 and refused.stderr.strip().endswith("a Nuke plug-in package must be a .zip file")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    target = tmp_path / "dot_nuke"
+    installed = _cli("install", "nuke", "--target", str(target))
+    assert installed.returncode == 0 and (target / "matte_sdk" / "matte_sdk_nuke" / "worker.json").is_file()
+    assert MARKER in (target / "init.py").read_text()
+
+
 # -- install and start-up ---------------------------------------------------------------------------
 @pytest.fixture
 def nuke(tmp_path, monkeypatch):
