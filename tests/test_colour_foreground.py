@@ -1,9 +1,14 @@
 """OCIO conversions, the clipping policy, and foreground estimation that leaves no halo."""
 
+from pathlib import Path
+
+import foreground_reference
 import numpy as np
 import pytest
 
-from matte_sdk import InputError, colour, estimate_foreground
+from matte_sdk import InputError, colour, estimate_foreground, foreground
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def srgb_oetf(x):
@@ -64,3 +69,100 @@ def test_foreground_in_a_non_linear_space_round_trips():
     lin_est = estimate_foreground(plate, alpha)
     srgb_est = estimate_foreground(srgb, alpha, "srgb_tx")
     np.testing.assert_allclose(colour.convert(srgb_est, "srgb_tx", "lin_rec709"), lin_est, atol=2e-3)
+
+
+# The threaded estimate against the float64 cumulative-sum reference (tests/foreground_reference.py).
+
+
+def box_bound(x, n):
+    """Largest |Δ| a box mean may show against the reference, from the arithmetic: each axis rounds its
+    float64 mean to float32 once in both (they may differ by one ulp ≤ 2⁻²³·max|x|), and the float64 sums
+    themselves are off by at most 2n²·2⁻⁵³·max|x| (the reference's prefix sums over n ≤ max(H, W) terms;
+    the running sum's drift is smaller). Two axes, so twice that."""
+    return 2 * (2**-23 + 2 * n * n * 2**-53) * float(np.abs(x).max())
+
+
+@pytest.mark.parametrize(
+    "shape, radius",
+    [((300, 2100, 7), 90), ((1100, 37, 3), 90), ((150, 170), 90), ((61, 2049, 5), 6), ((5, 3, 2), 6), ((40, 50, 1), 0)],
+)
+def test_box_mean_matches_the_reference_within_the_derived_bound(shape, radius):
+    rng = np.random.default_rng(1)
+    x = (rng.normal(0, 1, shape) * np.exp(rng.normal(0, 1, shape))).astype(np.float32)  # signs and magnitudes mixed
+    x[-shape[0] // 3 :] = x[:, -shape[1] // 3 :] = 0  # zeros the window moves into: a drifting sum leaves residues
+    ours, ref = foreground.box_mean(x, radius), foreground_reference.box_mean(x, radius)
+    assert ours.shape == ref.shape and ours.dtype == np.float32
+    assert np.abs(ours - ref).max() <= box_bound(x, max(shape[:2]))
+
+
+def test_box_mean_is_zero_where_the_window_sees_only_zeros():
+    x = np.zeros((64, 3000), np.float32)
+    x[:, :100] = 1e4 * np.random.default_rng(2).random((64, 100))
+    assert not foreground.box_mean(x, 90)[:, 191:].any()
+
+
+@pytest.fixture(scope="module")
+def sample_matte():
+    from matte_sdk import Matter, read_image
+
+    plate = read_image(SAMPLES / "plate.exr")
+    return plate, Matter.load(device="cpu").matte(plate, read_image(SAMPLES / "trimap.exr")).alpha
+
+
+def test_estimate_matches_the_reference_on_the_sample_with_the_default_models_alpha(sample_matte):
+    plate, alpha = sample_matte
+    ours = estimate_foreground(plate.pixels, alpha, plate.colorspace)
+    assert np.abs(ours - foreground_reference.estimate_foreground(plate.pixels, alpha, plate.colorspace)).max() <= 1e-4
+
+
+@pytest.mark.parametrize("size", [(270, 480), pytest.param((2160, 3840), marks=pytest.mark.slow)])
+def test_estimate_matches_the_reference_on_a_plate_with_highlights_negatives_nan_and_inf(size):
+    plate, alpha = foreground_reference.synthetic_plate(*size)
+    assert np.nanmin(plate) < 0 and not np.isfinite(plate).all()
+    ours = estimate_foreground(plate, alpha)
+    assert np.isfinite(ours).all() and ours.max() > 4.0
+    assert np.abs(ours - foreground_reference.estimate_foreground(plate, alpha)).max() <= 1e-4
+
+
+def test_nan_and_inf_count_as_zero_and_highlights_survive():
+    plate, alpha = foreground_reference.synthetic_plate(120, 200, seed=3)
+    bad = ~np.isfinite(plate)
+    assert bad.any()
+    zeroed = np.where(bad, np.float32(0), plate)
+    ours = estimate_foreground(plate, alpha)
+    np.testing.assert_array_equal(ours, estimate_foreground(zeroed, alpha))
+    assert np.isfinite(ours).all() and ours[alpha > 0.9].max() > 4.0
+    holes = alpha.copy()
+    holes[::7, ::5] = np.nan
+    np.testing.assert_array_equal(estimate_foreground(plate, holes), estimate_foreground(plate, np.nan_to_num(holes)))
+
+
+def test_non_linear_plate_is_estimated_in_linear_and_returned_in_its_space():
+    plate, alpha = foreground_reference.synthetic_plate(120, 200, seed=4)
+    srgb = colour.convert(np.clip(np.nan_to_num(plate), 0, 1), "lin_rec709", "srgb_tx")
+    ours = estimate_foreground(srgb, alpha, "srgb_tx")
+    # the sRGB curve's slope is at most 12.92, so a linear-light difference of 1e-5 stays below 1.3e-4
+    assert np.abs(ours - foreground_reference.estimate_foreground(srgb, alpha, "srgb_tx")).max() <= 1.3e-4
+    assert np.abs(ours - srgb).max() > 0.05  # decontaminated: not the plate handed back
+
+
+def test_inputs_are_not_modified_and_may_be_read_only():
+    plate, alpha = foreground_reference.synthetic_plate(100, 150, seed=5)
+    alpha[0, 0] = np.nan
+    before = plate.copy(), alpha.copy()
+    plate.flags.writeable = alpha.flags.writeable = False
+    estimate_foreground(plate, alpha)
+    estimate_foreground(plate[..., :3].astype(np.float64), alpha, "srgb_tx")
+    np.testing.assert_array_equal(plate, before[0])
+    np.testing.assert_array_equal(alpha, before[1])
+
+
+def test_thread_count_does_not_change_the_result():
+    plate, alpha = foreground_reference.synthetic_plate(300, 2500, seed=6)
+    one = estimate_foreground(plate, alpha, threads=1)
+    np.testing.assert_array_equal(one, estimate_foreground(plate, alpha, threads=3))
+
+
+def test_alpha_of_another_size_is_an_input_error():
+    with pytest.raises(InputError, match=r"alpha is \(4, 5\), the plate is \(4, 6\)"):
+        estimate_foreground(np.zeros((4, 6, 3), np.float32), np.zeros((4, 5), np.float32))
