@@ -255,6 +255,7 @@ class _Parser:
         return value
 
     def pair(self, value: Any, where: str) -> tuple[float, float]:
+        """A ``[low, high]`` range."""
         low, high = self.floats(value, where, 2)
         return low, high
 

@@ -198,3 +198,16 @@ def test_smallest_tile_runs_and_agrees_with_whole_frame(models):
     tiled = Matter.load(models["trimap"], device="cpu", tile=41).matte(plate, trimap)  # 48: the smallest
     assert tiled.tiles_run > 20
     np.testing.assert_allclose(tiled.alpha, whole.alpha, atol=1e-5)
+
+
+def test_unusable_tile_for_a_tensorrt_engine_is_refused_before_deserialising(models, tmp_path):
+    from matte_sdk.engines.onnxruntime import read_spec
+    from matte_sdk.engines.tensorrt import sidecar_path
+
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not deserialised")
+    sidecar_path(engine).write_text(read_spec(models["trimap"])[0].to_json())
+    with pytest.raises(
+        InputError, match=r"m\.engine: tile 1 is too small for this model; the smallest tile it accepts is 48"
+    ):
+        Matter.load(engine, tile=1)

@@ -50,13 +50,12 @@ def profile(
     max_size: int,
     max_batch: int,
     states: Mapping[str, tuple[int, float, float]] | None = None,
-    source: str = "TensorRT profile",
 ) -> Profile:
     """The optimisation profile covering ``Matter``'s inputs for ``spec`` run with ``tile`` (as asked of
-    ``Matter``: None is the model's own; see module docstring); ``source`` names the model in errors."""
+    ``Matter``: None is the model's own; see module docstring)."""
     m = spec.size_multiple
     low = round_up(max(spec.min_size, 1), m)
-    if tile := tile_size(spec, tile, source):
+    if tile := tile_size(spec, tile, "TensorRT profile"):
         high = tile
         opt = (high, high)
     else:

@@ -25,6 +25,7 @@ import numpy as np
 from ..contract import Dims, ModelSpec
 from ..errors import DeviceError, InputError, ModelContractError
 from ..hookspecs import hookimpl
+from ..tiling import tile_size
 from .base import Engine
 from .profiles import outside
 
@@ -136,13 +137,15 @@ class TensorRTEngine(Engine):
         self.max_batch = self.profile[first][2][0]
 
     @classmethod
-    def open(cls, path: Path, device: str = "auto", **_: Any) -> TensorRTEngine:
+    def open(cls, path: Path, device: str = "auto", *, tile: int | None = None, **_: Any) -> TensorRTEngine:
+        """Open ``path``; a tile :func:`~matte_sdk.tiling.tile_size` refuses raises before deserialising."""
         if device not in ("auto", "tensorrt"):
             raise DeviceError(
                 f"{path}: a TensorRT engine runs only with TensorRT, not on --device {device} "
                 f"(convert to .onnx for {device})"
             )
         spec = read_sidecar(path)
+        tile_size(spec, tile, str(path))
         return cls.from_bytes(path.read_bytes(), spec, str(path))
 
     @classmethod
