@@ -154,28 +154,30 @@ def prepare(group: nuke.Node, frames: tuple[int, int, int] | None = None) -> Job
     )
 
 
-def render_inputs(group: nuke.Node, job: Job, folder: str) -> dict[str, str]:
-    """Render each connected input for the job's frames with a temporary Write (main thread); returns
-    each input's printf pattern (``folder/Source.%04d.exr``)."""
-    patterns = {}
+def render_inputs(group: nuke.Node, job: Job, folder: str, frame: int) -> dict[str, str]:
+    """Render each connected input at ``frame`` with a temporary Write (main thread); returns each
+    input's file (``folder/Source.1001.exr``)."""
+    files = {}
     with nuke.root():
         for index, name in enumerate(node.INPUTS):
             if name not in job.inputs:
                 continue
-            pattern = os.path.join(folder, f"{name}.%04d.exr")
-            write = nuke.nodes.Write(file=pattern.replace("\\", "/"), channels=CHANNELS[name])
+            path = os.path.join(folder, f"{name}.{frame:04d}.exr").replace("\\", "/")
+            write = nuke.nodes.Write(file=path, channels=CHANNELS[name])
             try:
                 for knob, value in WRITE_KNOBS.items():
                     if write.knob(knob) is not None:
                         write[knob].setValue(value)
                 write.setInput(0, group.input(index))
-                nuke.execute(write, job.first, job.last, job.step)
+                nuke.execute(write, frame, frame)
             except RuntimeError as exc:
-                raise PullError(f"{job.node}: cannot render the {name} input: {_one_line(exc)}") from None
+                raise PullError(
+                    f"{job.node}: cannot render the {name} input at frame {frame}: {_one_line(exc)}"
+                ) from None
             finally:
                 nuke.delete(write)
-            patterns[name] = pattern
-    return patterns
+            files[name] = path
+    return files
 
 
 def run(
@@ -186,43 +188,34 @@ def run(
     progress: Callable[[str, float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
 ) -> Result:
-    """Pull the job's stale frames (any thread): render the inputs, key each frame, send the stale ones
-    to the worker one frame at a time, then point the node's Reads at the cache (through ``on_main``)."""
+    """Pull the job's stale frames (any thread), one frame at a time so that only one frame's inputs are on
+    disk: render its inputs (through ``on_main``), key it, send it to the worker unless its key is current;
+    then point the node's Reads at the cache (through ``on_main``)."""
     result = Result()
     cache = Cache(job.cache)
-    folder = tempfile.mkdtemp(prefix="matte-sdk-nuke-")
-    try:
-        patterns = on_main(render_inputs, group, job, folder)
-        settings = job.settings()
-        stale = []
-        for frame in job.frames:
-            files = {name: pattern % frame for name, pattern in patterns.items()}
+    settings = job.settings()
+    frames = job.frames
+    for count, frame in enumerate(frames, 1):
+        if is_cancelled is not None and is_cancelled():
+            result.cancelled = True
+            break
+        label = f"frame {frame} ({count} of {len(frames)})"
+        if progress is not None:
+            progress(label, (count - 1) / len(frames))
+        folder = tempfile.mkdtemp(prefix="matte-sdk-nuke-")
+        try:
+            files = on_main(render_inputs, group, job, folder, frame)
             key = frame_key(settings, files)
             if cache.is_current(frame, key, job.kinds):
                 result.cached.append(frame)
-            else:
-                stale.append((frame, files, key))
-        for count, (frame, files, key) in enumerate(stale, 1):
-            if is_cancelled is not None and is_cancelled():
+                continue
+            if not _pull_frame(job, cache, frame, files, label, progress, is_cancelled, count - 1, len(frames)):
                 result.cancelled = True
                 break
-            if not _pull_frame(
-                job,
-                cache,
-                frame,
-                files,
-                f"frame {frame} ({count} of {len(stale)})",
-                progress,
-                is_cancelled,
-                (count - 1) / len(stale),
-                1 / len(stale),
-            ):
-                result.cancelled = True
-                break
-            cache.record(frame, key)
-            result.pulled.append(frame)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        cache.record(frame, key)
+        result.pulled.append(frame)
     if result.pulled or result.cached:
         on_main(
             node.show,
@@ -243,19 +236,17 @@ def _pull_frame(
     label: str,
     progress: Callable[[str, float], None] | None,
     is_cancelled: Callable[[], bool] | None,
-    start: float,
-    share: float,
+    done: int,
+    total: int,
 ) -> bool:
-    """One frame through the worker; False if it was cancelled."""
+    """One frame through the worker (``done`` of ``total`` frames before it); False if it was cancelled."""
     cache.folder.mkdir(parents=True, exist_ok=True)
 
     def on_progress(event: dict) -> None:
         if progress is not None:
             tiles = f", tile {event['tiles_done']} of {event['tiles_total']}" if event.get("tiles_total") else ""
-            progress(f"{label}{tiles}", start + share * float(event.get("progress", 0.0)))
+            progress(f"{label}{tiles}", (done + float(event.get("progress", 0.0))) / total)
 
-    if progress is not None:
-        progress(label, start)
     try:
         worker().matte(
             files["Source"],
