@@ -23,7 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status. A :class:`MatteError` prints one line and exits 1;
     SIGINT and SIGTERM print one line and exit 130 and 143 (128 + the signal), temps removed."""
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except MatteError as exc:  # a plugin that fails to load
+        print(f"matte-sdk: error: {exc}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv)
     try:
         with interruptible():
             return int(args.func(args) or 0)

@@ -1,7 +1,8 @@
 """Plugin hooks. Built-in engines, commands, presets and hosts implement them exactly as third parties do.
 
-A plugin is a module or object with functions decorated by :data:`hookimpl`, listed under the
-``matte_sdk`` entry-point group of its distribution::
+A plugin is a module or object with functions decorated by :data:`hookimpl`. A third-party plugin is
+listed under the ``matte_sdk`` entry-point group of its distribution; the built-ins are listed in
+:data:`matte_sdk.plugins.DEFAULT_PLUGINS`::
 
     [project.entry-points.matte_sdk]
     my_engine = "my_package.engine"
@@ -19,7 +20,7 @@ hookimpl = pluggy.HookimplMarker("matte_sdk")
 
 @hookspec
 def register_engines(register: Callable[[type], None]) -> None:
-    """Register engine classes (subclasses of :class:`matte_sdk.engines.Engine`)."""
+    """Register engine classes (subclasses of :class:`matte_sdk.engines.base.Engine`)."""
 
 
 @hookspec

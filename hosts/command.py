@@ -1,16 +1,20 @@
-"""``matte-sdk hosts``: list host adapters, package and install their plug-ins."""
+"""``matte-sdk hosts``: list host adapters, package and install their plug-ins.
+
+It lives with the adapters it drives (as ``convert`` lives with the converters), so the core package
+``matte_sdk`` imports nothing from ``matte_sdk_hosts``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from matte_sdk_hosts.adapter import adapters, get_adapter
+from matte_sdk.hookspecs import hookimpl
 
-from ..hookspecs import hookimpl
+from .adapter import adapters, get_adapter
 
 
 def list_hosts(args: Any) -> int:
+    """Every registered host, what it adds, and the installations found."""
     for adapter in adapters().values():
         print(f"{adapter.name}: {adapter.title}")
         print(f"  {adapter.describe()}")
@@ -23,17 +27,19 @@ def list_hosts(args: Any) -> int:
 
 
 def install(args: Any) -> int:
+    """Install one host's plug-in."""
     print(get_adapter(args.host).install(Path(args.target) if args.target else None))
     return 0
 
 
 def package(args: Any) -> int:
+    """Build one host's installable plug-in file."""
     print(get_adapter(args.host).package(Path(args.output)))
     return 0
 
 
 @hookimpl
-def register_commands(subparsers) -> None:
+def register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "hosts",
         help="host plug-ins: list, package, install (Blender …)",
