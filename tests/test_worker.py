@@ -451,3 +451,17 @@ def test_skip_existing_and_frame_ranges_through_the_worker(worker, models, seque
     worker.send(id="far", frames="1-100000000", **request)
     error = worker.finish("far")[1]
     assert error["code"] == "input" and "at most 1000000 per run" in error["message"]
+
+
+def test_a_tile_too_small_is_an_input_error(worker, models, plate_files, tmp_path):
+    worker.send(
+        id="t",
+        op="matte",
+        plate=str(plate_files["plate"]),
+        trimap=str(plate_files["trimap"]),
+        outputs={"alpha": str(tmp_path / "a.exr")},
+        model=str(models["trimap"]),
+        tile=1,
+    )
+    error = worker.finish("t")[1]
+    assert error["code"] == "input" and "smallest tile" in error["message"]
