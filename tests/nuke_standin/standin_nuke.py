@@ -5,7 +5,8 @@ implements just the calls the plug-in makes, with the behaviour Foundry's Python
 documents: nodes and knobs, Group contexts, ``nuke.execute`` rendering a Write from Reads of real EXR
 files (through OpenImageIO; Copy, Input, Output, Group pass pixels along), ``ProgressTask``,
 ``executeInMainThread[WithResult]`` (a main-thread queue the test pumps), ``addBeforeRender`` /
-``addBeforeFrameRender`` callbacks (an exception aborts the render with RuntimeError), ``env``, and
+``addBeforeFrameRender`` callbacks (an exception aborts the render with RuntimeError), ``env`` (in
+batch mode ``message``, ``ProgressTask`` and ``executeInMainThread*`` raise: no GUI calls there), and
 start-up (``init.py`` of each plug-in path folder, ``pluginAddPath`` running the added folder's
 ``init.py``, then ``menu.py`` in GUI mode). What it does not do: .nk scripts (``scriptOpen`` runs a
 Python file that builds the graph), colour management, viewers, any node class not listed in ``_KNOBS``.
@@ -466,6 +467,7 @@ class ProgressTask:
     standin_tasks: list[ProgressTask] = []
 
     def __init__(self, title: str) -> None:
+        _gui_only("nuke.ProgressTask")
         self.title, self.messages, self.progress, self.cancelled = title, [], [], False
         ProgressTask.standin_tasks.append(self)
 
@@ -481,17 +483,24 @@ class ProgressTask:
         return self.cancelled
 
 
-def message(text: str) -> None:
+def _gui_only(what: str) -> None:
+    """The plug-in promises no GUI calls in batch mode; the stand-in holds it to that."""
     if not env.get("gui"):
-        raise RuntimeError("stand-in nuke: nuke.message called in batch mode")
+        raise RuntimeError(f"stand-in nuke: {what} called in batch mode")
+
+
+def message(text: str) -> None:
+    _gui_only("nuke.message")
     standin_messages.append(text)
 
 
 def executeInMainThread(call: Callable, args: tuple = (), kwargs: dict | None = None) -> None:
+    _gui_only("nuke.executeInMainThread")
     _main_queue.put((call, tuple(args), dict(kwargs or {}), None))
 
 
 def executeInMainThreadWithResult(call: Callable, args: tuple = (), kwargs: dict | None = None) -> Any:
+    _gui_only("nuke.executeInMainThreadWithResult")
     if threading.current_thread() is _main_thread:
         return call(*args, **(kwargs or {}))
     box: list = []
