@@ -125,8 +125,6 @@ def prepare(group: nuke.Node, frames: tuple[int, int, int] | None = None) -> Job
     connected = tuple(n for i, n in enumerate(node.INPUTS) if group.input(i) is not None)
     if "Source" not in connected:
         raise PullError(f"{name}: no Source input connected")
-    if "Trimap" in connected and "Background" in connected:
-        raise PullError(f"{name}: connect a Trimap or a Background, not both")
     model = group["model"].value().strip() or None
     if model is not None:
         model = os.path.abspath(os.path.expanduser(model))
