@@ -1,16 +1,20 @@
 """The embedded default model: ships in the package, describes itself, and mattes a held-out composite."""
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from matte_sdk import Matter
+from matte_sdk import Matter, read_image
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 from matte_sdk.matter import default_model
 
 synth = pytest.importorskip("matte_sdk_training.synth", reason="needs the convert extra (pillow, scipy)")
 
 HELD_OUT_SEEDS = (10**12 + 1, 10**12 + 2, 10**12 + 3)  # far from any training sample index
+ROOT = Path(__file__).parents[1]
+SHIPPED_CHECKPOINT = ROOT / "training" / "checkpoints" / "mattenet-w8-stage9-third.pt"
 
 
 def _session(path):
@@ -85,3 +89,14 @@ def test_tiles_match_one_pass():
     assert tiled.tiles_run + tiled.tiles_skipped > 1
     difference = np.abs(tiled.alpha - whole)
     assert difference.max() < 0.02 and difference[tri == 0.5].mean() < 1e-3  # measured: 0.015 and 6e-4
+
+
+@pytest.mark.slow
+def test_the_shipped_model_is_the_export_of_the_last_checkpoint(tmp_path):
+    """training/export.py on the shipped stage's checkpoint reproduces the embedded model's alpha on the
+    bundled sample bit for bit (about a minute: the export validates against PyTorch)."""
+    export = pytest.importorskip("matte_sdk_training.export", reason="needs the training distribution and torch")
+    (out,) = export.export(SHIPPED_CHECKPOINT, tmp_path / "default.onnx", None)
+    plate, trimap = read_image(ROOT / "samples" / "plate.exr"), read_image(ROOT / "samples" / "trimap.exr")
+    shipped = Matter.load(device="cpu").matte(plate, trimap).alpha
+    assert np.array_equal(Matter.load(out, device="cpu").matte(plate, trimap).alpha, shipped)
