@@ -30,7 +30,7 @@ Built-in conventions (docs/convert.md has the full table):
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,8 +40,10 @@ from matte_sdk.hookspecs import hookimpl
 from matte_sdk.plugins import collect
 
 SRGB = "sRGB Encoded Rec.709 (sRGB)"
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
+#: ImageNet's RGB mean and standard deviation: the one definition in the project (the ``trimap`` preset, the
+#: default model's training, the tests import it).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 INPUT_STYLES = ("positional", "mapping")
 
 
@@ -124,15 +126,18 @@ def _spec(name: str, inputs: list[dict], outputs: list[dict], **options: Any) ->
 
 
 def _image(
-    role: str = "image", mean: list[float] | None = None, std: list[float] | None = None, rng: list[float] | None = None
+    role: str = "image",
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    rng: Sequence[float] | None = None,
 ) -> dict:
     return {
         "role": role,
         "channels": 3,
         "encoding": SRGB,
-        "range": rng or [0, 1],
-        "mean": mean or [0, 0, 0],
-        "std": std or [1, 1, 1],
+        "range": list(rng or [0, 1]),
+        "mean": list(mean or [0, 0, 0]),
+        "std": list(std or [1, 1, 1]),
     }
 
 

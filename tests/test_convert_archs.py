@@ -20,6 +20,7 @@ from tiny_archs import TinyBGM, TinyModNet, TinyRVM, TinyViTMatteStyle, randomis
 from matte_sdk import colour
 from matte_sdk.imageio import read_image
 from matte_sdk.matter import Matter
+from matte_sdk_converters.presets import IMAGENET_MEAN, IMAGENET_STD
 from matte_sdk_training.mattenet import MatteNet
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # TorchScript inputs on purpose
@@ -175,7 +176,7 @@ def test_mattenet_trimap_preset(tmp_path, capsys, plate_files):
     image = read_image(plate_files["plate"])
     trimap = read_image(plate_files["trimap"]).pixels[..., 0]
     matte = _matter(out).matte(image, trimap=trimap)
-    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    mean, std = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
     x = np.concatenate([(srgb(image) - mean[:, None, None]) / std[:, None, None], trimap[None, None]], axis=1)
     with torch.no_grad():
         expected = model(torch.from_numpy(x.astype(np.float32)))[0, 0].numpy()

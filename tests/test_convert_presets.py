@@ -41,7 +41,7 @@ def test_builtin_descriptions_are_valid(name):
 def test_documented_conventions():
     trimap = get_preset("trimap").conventions().spec
     (inp,) = trimap.inputs
-    assert inp.channels == 4 and list(inp.parts[0].mean) == IMAGENET_MEAN and inp.parts[1].trimap == "gray"
+    assert inp.channels == 4 and tuple(inp.parts[0].mean) == IMAGENET_MEAN and inp.parts[1].trimap == "gray"
     assert trimap.size_multiple == 32 and trimap.output("alpha").name == "alpha"
     hf = get_preset("vitmatte-hf").conventions().spec.inputs[0].parts[0]
     assert hf.mean == hf.std == (0.5, 0.5, 0.5)

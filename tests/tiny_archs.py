@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from matte_sdk_converters.presets import IMAGENET_MEAN, IMAGENET_STD
+
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
@@ -151,8 +153,8 @@ class TinyViTMatteStyle(nn.Module):
 
     def __init__(self, width: int = 8) -> None:
         super().__init__()
-        self.register_buffer("pixel_mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("pixel_std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.body = nn.Sequential(_conv(4, width), _conv(width, width, 2), _conv(width, width))
         self.head = nn.Conv2d(width + 4, 1, 3, padding=1)
 

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from matte_sdk_converters.presets import IMAGENET_MEAN, IMAGENET_STD  # the input's RGB normalisation
+
 from .propagation import Propagation
 
 #: Confidence in the colour prior's alpha: CONFIDENCE_SCALE·|F − B|²·exp(−residual² / RESIDUAL_SIGMA²),
@@ -35,10 +37,6 @@ RESIDUAL_SIGMA = 0.02
 #: smallest uniform confidence that measurably changes the solve (1e-3), so training starts near the network
 #: without it.
 TRUST_START = -9.2
-
-#: The input's RGB normalisation (ImageNet statistics), needed to recover colours for the prior.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:

@@ -36,8 +36,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from matte_sdk_converters.presets import IMAGENET_MEAN, IMAGENET_STD
+
 from . import synth
-from .mattenet import IMAGENET_MEAN, IMAGENET_STD, MatteNet, known_override
+from .mattenet import MatteNet, known_override
 
 DEFAULT_CONFIG = Path(__file__).parent / "recipes" / "stage1.json"
 
