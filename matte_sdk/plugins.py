@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "matte_sdk.commands.matte",
     "matte_sdk.commands.doctor",
     "matte_sdk.commands.eval",
+    "matte_sdk.commands.trimap",
     "matte_sdk.commands.worker",
     "matte_sdk_converters.command",
     "matte_sdk_converters.presets",
@@ -35,7 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     # Host adapters (matte_sdk_hosts is the hosts/ folder), one line each:
     "matte_sdk_hosts.blender_adapter",
     "matte_sdk_hosts.nuke_adapter",
-    # GIMP adapter: its line "matte_sdk_hosts.gimp_adapter", goes here.
+    "matte_sdk_hosts.gimp_adapter",
 )
 #: Environment variable: comma-separated entry-point or distribution names of the third-party plugins to
 #: load. Unset: every installed one. Empty: none. Built-ins always load.
