@@ -14,8 +14,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
+from matte_sdk_converters.presets import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+IMAGENET = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 SRGB = "sRGB Encoded Rec.709 (sRGB)"
 
 

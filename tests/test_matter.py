@@ -7,9 +7,10 @@ from conftest import make_plate
 
 from matte_sdk import InputError, Matter, colour
 from matte_sdk.trimap import encode
+from matte_sdk_converters import presets
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+IMAGENET_MEAN = np.array(presets.IMAGENET_MEAN, np.float32)
+IMAGENET_STD = np.array(presets.IMAGENET_STD, np.float32)
 
 
 def reference_alpha(model, plate, trimap):
