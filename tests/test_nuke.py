@@ -326,7 +326,7 @@ def _stamps(root: Path) -> dict[int, tuple[int, int]]:
 def test_gui_pull_caches_the_sdks_alpha_and_outputs_it_with_the_plate(nuke, shot):
     group = _graph(nuke, shot)
     group["foreground"].setValue(True)
-    assert _press_pull(nuke, group) == "pulled 3 frame(s), 0 cached"
+    assert _press_pull(nuke, group) == "pulled 3 frame(s) on cpu, 0 cached"
     assert nuke.standin_messages == []
     (task,) = nuke.ProgressTask.standin_tasks
     assert "frame 1 (1 of 3), tile 1 of 1" in task.messages and task.progress[-1] == 100
@@ -353,20 +353,20 @@ def test_gui_pull_caches_the_sdks_alpha_and_outputs_it_with_the_plate(nuke, shot
 def test_second_pull_pulls_nothing_and_a_changed_frame_only_itself(nuke, shot):
     group = _graph(nuke, shot)
     root = shot["root"]
-    assert _press_pull(nuke, group) == "pulled 3 frame(s), 0 cached"
+    assert _press_pull(nuke, group) == "pulled 3 frame(s) on cpu, 0 cached"
     before = _stamps(root)
     assert _press_pull(nuke, group) == "pulled 0 frame(s), 3 cached"
     assert _stamps(root) == before
     plate, _ = make_plate(H, W, seed=99)  # an upstream change on frame 2 only
     write_exr(root / "plate.0002.exr", plate, fmt="float", window=(-4, -2, W - 8, H - 4))
-    assert _press_pull(nuke, group) == "pulled 1 frame(s), 2 cached"
+    assert _press_pull(nuke, group) == "pulled 1 frame(s) on cpu, 2 cached"
     after = _stamps(root)
     assert after[1] == before[1] and after[3] == before[3] and after[2] != before[2]
     np.testing.assert_allclose(
         read_image(root / "cache" / "matte.0002.exr").pixels[..., 0], _sdk(shot, 2)[0], atol=1e-6
     )
     group["tile"].setValue(48)  # a setting is part of every frame's key
-    assert _press_pull(nuke, group) == "pulled 3 frame(s), 0 cached"
+    assert _press_pull(nuke, group) == "pulled 3 frame(s) on cpu, 0 cached"
 
 
 @pytest.mark.slow
@@ -463,7 +463,7 @@ def test_batch_render_pulls_each_frame_before_it_renders(shot, farm_home):
     proc = _standin(str(HERE / "nuke_scenario.py"), str(_scenario(shot, "render")), env=_batch_env(farm_home))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert [line for line in proc.stdout.splitlines() if "cached" in line] == [
-        "Matte SDK: MatteSDK: pulled 1 frame(s), 0 cached"
+        "Matte SDK: MatteSDK: pulled 1 frame(s) on cpu, 0 cached"
     ] * 3
     for f in FRAMES:
         rendered = read_image(shot["root"] / f"render.{f:04d}.exr").pixels
@@ -486,7 +486,7 @@ def test_precompute_script_pulls_every_node_then_a_render_finds_them_cached(shot
     precompute = farm_home / ".nuke" / "matte_sdk" / "matte_sdk_nuke" / "precompute.py"
     proc = _standin(str(precompute), str(HERE / "nuke_scenario.py"), "1-3", env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "Matte SDK: MatteSDK: pulled 3 frame(s), 0 cached" in proc.stdout
+    assert "Matte SDK: MatteSDK: pulled 3 frame(s) on cpu, 0 cached" in proc.stdout
     for f in FRAMES:
         cached = read_image(shot["root"] / "cache" / f"matte.{f:04d}.exr").pixels[..., 0]
         np.testing.assert_allclose(cached, _sdk(shot, f)[0], atol=1e-6)

@@ -92,9 +92,12 @@ class Result:
     pulled: list[int] = field(default_factory=list)
     cached: list[int] = field(default_factory=list)
     cancelled: bool = False
+    #: Where the worker really ran the last pulled frame (``cpu``, ``cuda`` …).
+    device: str | None = None
 
     def summary(self) -> str:
-        done = f"pulled {len(self.pulled)} frame(s), {len(self.cached)} cached"
+        where = f" on {self.device}" if self.device else ""
+        done = f"pulled {len(self.pulled)} frame(s){where}, {len(self.cached)} cached"
         return f"cancelled: {done}" if self.cancelled else done
 
 
@@ -207,9 +210,11 @@ def run(
             if cache.is_current(frame, key, job.kinds):
                 result.cached.append(frame)
                 continue
-            if not _pull_frame(job, cache, frame, files, label, progress, is_cancelled, count - 1, len(frames)):
+            device = _pull_frame(job, cache, frame, files, label, progress, is_cancelled, count - 1, len(frames))
+            if device is None:
                 result.cancelled = True
                 break
+            result.device = device
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         cache.record(frame, key)
@@ -236,8 +241,9 @@ def _pull_frame(
     is_cancelled: Callable[[], bool] | None,
     done: int,
     total: int,
-) -> bool:
-    """One frame through the worker (``done`` of ``total`` frames before it); False if it was cancelled."""
+) -> str | None:
+    """One frame through the worker (``done`` of ``total`` frames before it); returns the device it ran
+    on, or None if it was cancelled."""
     cache.folder.mkdir(parents=True, exist_ok=True)
 
     def on_progress(event: dict) -> None:
@@ -246,7 +252,7 @@ def _pull_frame(
             progress(f"{label}{tiles}", (done + float(event.get("progress", 0.0))) / total)
 
     try:
-        worker().matte(
+        answer = worker().matte(
             files["Source"],
             trimap=files.get("Trimap"),
             background=files.get("Background"),
@@ -260,9 +266,9 @@ def _pull_frame(
         )
     except client.WorkerError as exc:
         if exc.code == "cancelled":
-            return False
+            return None
         raise PullError(f"{job.node}: frame {frame}: {_one_line(exc)}") from None
-    return True
+    return str(answer.get("device") or job.device)
 
 
 def _one_line(exc: BaseException) -> str:
