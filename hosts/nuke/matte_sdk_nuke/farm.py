@@ -7,8 +7,6 @@ raises, which aborts the render, so ``nuke -x`` exits non-zero.
 
 from __future__ import annotations
 
-import sys
-
 import nuke
 
 from . import node
@@ -57,7 +55,7 @@ def pull_now(group: nuke.Node, frames: tuple[int, int, int] | None = None) -> Re
     _active.add(name)
     try:
         job = prepare(group, frames)
-        result = run(group, job, on_main=lambda function, *args: function(*args), progress=_print)
+        result = run(group, job, on_main=lambda function, *args: function(*args))
     finally:
         _active.discard(name)
     print(f"Matte SDK: {name}: {result.summary()}", flush=True)
@@ -68,7 +66,3 @@ def precompute(frames: str = "") -> list[Result]:
     """Pull every MatteSDK node of the open script (``frames`` like 1001-1100; empty: each node's own)."""
     picked = frame_range(frames) if frames.strip() else None
     return [pull_now(n, picked) for n in nuke.allNodes("Group", recurseGroups=True) if node.is_matte_node(n)]
-
-
-def _print(text: str, fraction: float) -> None:
-    sys.stdout.write(f"Matte SDK: {text} ({100 * fraction:.0f}%)\n")
