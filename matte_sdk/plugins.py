@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "matte_sdk.commands.matte",
     "matte_sdk.commands.doctor",
     "matte_sdk.commands.eval",
+    "matte_sdk.commands.trimap",
     "matte_sdk.commands.worker",
     "matte_sdk_converters.command",
     "matte_sdk_converters.presets",
