@@ -11,7 +11,8 @@ import warnings
 from typing import Any
 
 from .. import __version__
-from ..engines.onnxruntime import PROVIDERS, provider_problem
+from ..engines.base import DEVICES
+from ..engines.onnxruntime import provider_problem
 from ..hookspecs import hookimpl
 
 PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "OpenImageIO", "pluggy", "torch", "tensorrt")
@@ -53,7 +54,7 @@ def report() -> dict[str, Any]:
     versions = {"matte-sdk": __version__, "python": platform.python_version()}
     versions.update({p: v for p in PACKAGES if (v := _version(p))})
     versions["OpenColorIO (bundled)"] = oiio.get_string_attribute("opencolorio_version") or "unknown"
-    problems = {d: provider_problem(d) for d in PROVIDERS}
+    problems = {d: provider_problem(d) for d in DEVICES if d != "auto"}
     info: dict[str, Any] = {
         "versions": versions,
         "ocio_config": config().configname(),
