@@ -1,6 +1,6 @@
 """Composite the bundled sample over a new background, and show that the straight foreground leaves no halo.
 
-    python samples/composite.py       # needs the `convert` extra (pillow, and the generator for the truth)
+    python samples/composite.py       # needs matte-sdk-training (pip install -e ./training) for the truth
 
 Mattes ``plate.exr`` with the embedded default model, then composites over a bright background that the
 plate's own background does not resemble, in linear light:

@@ -1,6 +1,6 @@
 """Regenerate the bundled sample plates (all procedural, made by this project; no third-party images).
 
-    python samples/generate.py        # needs the `convert` extra (the training data generator)
+    python samples/generate.py        # needs matte-sdk-training (pip install -e ./training): the generator
 
 Writes, for one procedural composite with hair-like strands:
 - plate.exr: scene-linear Rec.709 half-float RGB, exposed so the brightest foreground passes 1.0;

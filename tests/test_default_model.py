@@ -10,7 +10,7 @@ from matte_sdk import Matter, read_image
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 from matte_sdk.matter import default_model
 
-synth = pytest.importorskip("matte_sdk_training.synth", reason="needs the convert extra (pillow, scipy)")
+synth = pytest.importorskip("matte_sdk_training.synth", reason="needs matte-sdk-training (pip install -e ./training)")
 
 HELD_OUT_SEEDS = (10**12 + 1, 10**12 + 2, 10**12 + 3)  # far from any training sample index
 ROOT = Path(__file__).parents[1]
