@@ -187,6 +187,18 @@ def test_install_keeps_the_users_init_and_menu_and_adds_one_line(nuke, tmp_path,
     del nuke.user_init_ran
 
 
+def test_install_edits_a_linked_init_py_through_the_link(tmp_path):
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "nuke_init.py").write_text("import nuke\n")
+    target = tmp_path / "dot_nuke"
+    target.mkdir()
+    (target / "init.py").symlink_to(dotfiles / "nuke_init.py")
+    NukeHost().install(target)
+    assert (target / "init.py").is_symlink()
+    assert MARKER in (dotfiles / "nuke_init.py").read_text()
+
+
 def test_install_refuses_a_foreign_matte_sdk_folder(tmp_path):
     from matte_sdk_hosts.adapter import HostError
 
