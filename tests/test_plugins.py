@@ -3,7 +3,10 @@ restricted by $MATTE_SDK_LOAD_PLUGINS."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from matte_sdk import hookspecs
 from matte_sdk.plugins import DEFAULT_PLUGINS, plugin_manager
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +162,15 @@ def test_each_builtin_is_registered_once_under_its_module_name():
     names = [name for name, _ in plugin_manager().list_name_plugin() if name in DEFAULT_PLUGINS]
     assert "matte_sdk.commands.matte" in names and names == list(DEFAULT_PLUGINS)
     assert all(plugin_manager().get_plugin(name).__name__ == name for name in names)
+
+
+def test_hookspec_docstrings_name_classes_that_exist():
+    source = Path(hookspecs.__file__).read_text(encoding="utf-8")
+    named = re.findall(r":(?:class|data|mod):`([\w.]+)`", source)
+    assert "matte_sdk.engines.base.Engine" in named
+    for dotted in named:
+        module, _, attr = dotted.rpartition(".")
+        if not module:  # a module (:mod:`argparse`), or a name in hookspecs itself (:data:`hookimpl`)
+            assert hasattr(hookspecs, dotted) or importlib.util.find_spec(dotted), dotted
+        else:
+            assert hasattr(importlib.import_module(module), attr), dotted
