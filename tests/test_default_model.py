@@ -88,7 +88,10 @@ def test_tiles_match_one_pass():
     tiled = Matter.load(device="cpu", tile=768).matte(plate, trimap=tri, colorspace="srgb_tx")
     assert tiled.tiles_run + tiled.tiles_skipped > 1
     difference = np.abs(tiled.alpha - whole)
-    assert difference.max() < 0.02 and difference[tri == 0.5].mean() < 1e-3  # measured: 0.015 and 6e-4
+    # The difference is the layer's reach cut off at the tiles' margins (0.015 and 6e-4 measured), not rounding:
+    # the same float32 graph on other kernels moves alpha by ~1e-5 (the export's parity of ONNX Runtime against
+    # PyTorch: 1.0e-5 max), far inside the margins left here.
+    assert difference.max() < 0.02 and difference[tri == 0.5].mean() < 1e-3
 
 
 @pytest.mark.slow
