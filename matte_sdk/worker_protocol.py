@@ -18,7 +18,7 @@ import OpenImageIO as oiio
 from . import colour
 from .errors import DeviceError, InputError, MatteError, ModelContractError
 from .imageio import Image
-from .jobs import OUTPUT_ROLES, MatteJob, Target
+from .jobs import OUTPUT_ROLES, MatteJob
 from .matter import Matte
 from .sequences import is_pattern
 

@@ -20,6 +20,14 @@ def run(capsys, *args):
     return code, out, err
 
 
+def matte_plate(capsys, models, plate_files, out, *extra):
+    """``matte`` of the fixture plate and trimap with the tiny trimap model on the CPU, writing ``out``."""
+    plate, trimap = plate_files["plate"], plate_files["trimap"]
+    return run(
+        capsys, "matte", plate, "--trimap", trimap, "-o", out, "--model", models["trimap"], "--device", "cpu", *extra
+    )
+
+
 def test_single_frame_alpha_and_foreground(capsys, models, plate_files, tmp_path):
     out, fg = tmp_path / "alpha.exr", tmp_path / "fg.exr"
     code, _, err = run(
@@ -334,8 +342,7 @@ def test_bad_outputs_and_options_fail_before_the_model_loads(
 
 def test_8bit_alpha_only_when_asked(capsys, models, plate_files, tmp_path):
     out = tmp_path / "a.jpg"
-    args = ["matte", plate_files["plate"], "--trimap", plate_files["trimap"], "-o", out, "--model", models["trimap"]]
-    code, _, err = run(capsys, *args, "--device", "cpu", "--allow-8bit")
+    code, _, err = matte_plate(capsys, models, plate_files, out, "--allow-8bit")
     assert code == 0, err
     assert str(read_image(out).spec.format) == "uint8"
 
@@ -350,21 +357,7 @@ def test_a_frames_outputs_are_one_unit(capsys, models, plate_files, tmp_path, mo
         return False if os.path.basename(name).startswith(".fg.") else real_open(self, name, *args)  # its temp
 
     monkeypatch.setattr(oiio.ImageOutput, "open", failing_open)
-    code, _, err = run(
-        capsys,
-        "matte",
-        plate_files["plate"],
-        "--trimap",
-        plate_files["trimap"],
-        "-o",
-        tmp_path / "a.exr",
-        "--foreground",
-        tmp_path / "fg.exr",
-        "--model",
-        models["trimap"],
-        "--device",
-        "cpu",
-    )
+    code, _, err = matte_plate(capsys, models, plate_files, tmp_path / "a.exr", "--foreground", tmp_path / "fg.exr")
     assert code == 1 and "fg.exr: cannot open for writing" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plate.exr", "trimap.exr"]
 
@@ -497,10 +490,7 @@ def test_a_later_run_removes_stale_temps_of_killed_runs_only(capsys, models, pla
     someone_elses = tmp_path / ".a.exr.k2j4abcd.exr"
     for p in (stale, live, other_output, someone_elses):
         p.write_bytes(b"partial")
-    code, _, err = run(
-        capsys, "matte", plate_files["plate"], "--trimap", plate_files["trimap"], "-o", tmp_path / "a.exr",
-        "--model", models["trimap"], "--device", "cpu",
-    )  # fmt: skip
+    code, _, err = matte_plate(capsys, models, plate_files, tmp_path / "a.exr")
     assert code == 0, err
     assert not stale.exists() and live.exists() and other_output.exists() and someone_elses.exists()
 
@@ -525,9 +515,6 @@ def test_the_summary_counts_failed_frames(capsys, models, tmp_path):
 
 
 def test_a_tile_too_small_for_the_model_is_one_line(capsys, models, plate_files, tmp_path):
-    code, _, err = run(
-        capsys, "matte", plate_files["plate"], "--trimap", plate_files["trimap"], "-o", tmp_path / "a.exr",
-        "--model", models["trimap"], "--device", "cpu", "--tile", "1",
-    )  # fmt: skip
+    code, _, err = matte_plate(capsys, models, plate_files, tmp_path / "a.exr", "--tile", "1")
     assert code == 1 and "smallest tile" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "a.exr").exists()

@@ -313,24 +313,22 @@ def test_deeply_nested_json_is_a_bad_request_and_the_worker_lives_on(worker):
 
 
 def test_unwritable_file_outputs_are_input_errors_before_any_work(worker, models, plate_files, tmp_path):
+    """Refused before a model loads; a tile too small for the model is an input error too."""
     (tmp_path / "folder.exr").mkdir()
+    request = {"plate": str(plate_files["plate"]), "trimap": str(plate_files["trimap"]), "model": str(models["trimap"])}
     for rid, out, message in [
         ("missing", tmp_path / "missing" / "a.exr", "output folder"),
         ("folder", tmp_path / "folder.exr", "output path is a folder"),
         ("jpeg", tmp_path / "a.jpg", "holds 8 bits per channel"),
     ]:
-        worker.send(
-            id=rid,
-            op="matte",
-            plate=str(plate_files["plate"]),
-            trimap=str(plate_files["trimap"]),
-            outputs={"alpha": str(out)},
-            model=str(models["trimap"]),
-        )
+        worker.send(id=rid, op="matte", **dict(request, outputs={"alpha": str(out)}))
         progress, error = worker.finish(rid)
         assert error["code"] == "input" and message in error["message"] and not progress, error
     worker.send(id="st", op="status")
     assert worker.finish("st")[1]["engines"] == []  # refused before any model loaded
+    worker.send(id="t", op="matte", **dict(request, outputs={"alpha": str(tmp_path / "a.exr")}), tile=1)
+    error = worker.finish("t")[1]
+    assert error["code"] == "input" and "smallest tile" in error["message"]
 
 
 def _shared(path: Path, array: np.ndarray, origin: str = "top") -> dict:
@@ -359,42 +357,26 @@ def test_shared_frames_take_the_same_path_as_files(worker, models, plate_files, 
     """Premultiply and the data-window check apply to shared frames as they do to files."""
     plate = read_image(plate_files["plate"]).pixels
     h, w = plate.shape[:2]
-    worker.send(
-        id="pre",
-        op="matte",
-        plate=_shared(tmp_path / "plate.f32", plate),
-        trimap=str(plate_files["trimap"]),
-        outputs={"alpha": _shared(tmp_path / "rgba.f32", np.zeros((h, w, 4)))},
-        premultiply=True,
-        model=str(models["trimap"]),
+
+    def pull(rid: str, trimap: Path, alpha: np.ndarray, **extra) -> dict:
+        shared_plate, out = _shared(tmp_path / "plate.f32", plate), _shared(tmp_path / "out.f32", alpha)
+        worker.send(id=rid, op="matte", plate=shared_plate, trimap=str(trimap), outputs={"alpha": out}, **extra)
+        return worker.finish(rid)[1]
+
+    assert (
+        pull("pre", plate_files["trimap"], np.zeros((h, w, 4)), premultiply=True, model=str(models["trimap"]))["event"]
+        == "done"
     )
-    assert worker.finish("pre")[1]["event"] == "done"
     want = Matter.load(models["trimap"], device="cpu").matte(plate, read_image(plate_files["trimap"]))
-    rgba = np.fromfile(tmp_path / "rgba.f32", np.float32).reshape(h, w, 4)
+    rgba = np.fromfile(tmp_path / "out.f32", np.float32).reshape(h, w, 4)
     np.testing.assert_allclose(rgba, want.premultiplied(), atol=1e-6)
 
     shifted = write_exr(
         tmp_path / "shifted.exr", make_plate(h, w)[1], fmt="float", channels=["Y"], window=(-8, -8, w, h)
     )
-    worker.send(
-        id="window",
-        op="matte",
-        plate=_shared(tmp_path / "plate.f32", plate),
-        trimap=str(shifted),
-        outputs={"alpha": _shared(tmp_path / "a.f32", np.zeros((h, w, 1)))},
-        model=str(models["trimap"]),
-    )
-    error = worker.finish("window")[1]
+    error = pull("window", shifted, np.zeros((h, w, 1)), model=str(models["trimap"]))
     assert error["code"] == "input" and "data window (-8, -8, 128, 96) differs" in error["message"]
-    worker.send(
-        id="small",
-        op="matte",
-        plate=_shared(tmp_path / "plate.f32", plate),
-        trimap=str(plate_files["trimap"]),
-        outputs={"alpha": _shared(tmp_path / "a.f32", np.zeros((h, w - 1, 1)))},
-        model=str(models["trimap"]),
-    )
-    error = worker.finish("small")[1]
+    error = pull("small", plate_files["trimap"], np.zeros((h, w - 1, 1)), model=str(models["trimap"]))
     assert error["code"] == "bad_request" and "output is 127×96, the plate 128×96" in error["message"]
 
 
@@ -451,17 +433,3 @@ def test_skip_existing_and_frame_ranges_through_the_worker(worker, models, seque
     worker.send(id="far", frames="1-100000000", **request)
     error = worker.finish("far")[1]
     assert error["code"] == "input" and "at most 1000000 per run" in error["message"]
-
-
-def test_a_tile_too_small_is_an_input_error(worker, models, plate_files, tmp_path):
-    worker.send(
-        id="t",
-        op="matte",
-        plate=str(plate_files["plate"]),
-        trimap=str(plate_files["trimap"]),
-        outputs={"alpha": str(tmp_path / "a.exr")},
-        model=str(models["trimap"]),
-        tile=1,
-    )
-    error = worker.finish("t")[1]
-    assert error["code"] == "input" and "smallest tile" in error["message"]
