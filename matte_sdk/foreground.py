@@ -69,15 +69,15 @@ class _Threads:
 def box_mean(x: np.ndarray, radius: int, threads: int | None = None) -> np.ndarray:
     """Mean over the in-image part of each (2r+1)² window, per channel (H×W or H×W×C); float32 result."""
     planes = np.array(np.moveaxis(np.atleast_3d(x), -1, 0), np.float32)
+    c, h, w = planes.shape
     with _Threads(threads) as workers:
-        _box_mean_inplace(planes, radius, workers)
+        _box_mean_inplace(planes, radius, workers, np.empty((c, w, h), np.float32))
     return np.moveaxis(planes, 0, -1).reshape(np.shape(x))
 
 
-def _box_mean_inplace(planes: np.ndarray, radius: int, workers: _Threads) -> None:
-    """Box-filter C×H×W float32 planes in place: down the rows into a C×W×H temporary, then back."""
-    c, h, w = planes.shape
-    transposed = np.empty((c, w, h), np.float32)
+def _box_mean_inplace(planes: np.ndarray, radius: int, workers: _Threads, transposed: np.ndarray) -> None:
+    """Box-filter C×H×W float32 planes in place: down the rows into ``transposed`` (C×W×H), then back."""
+    _, h, w = planes.shape
     workers.each(w, _CHUNK, lambda cols: _running_mean(planes[:, :, cols], transposed[:, cols], radius))
     workers.each(h, _CHUNK, lambda rows: _running_mean(transposed[:, :, rows], planes[:, rows], radius))
 
@@ -102,39 +102,38 @@ def _running_mean(src: np.ndarray, dst: np.ndarray, radius: int) -> None:
             dst[:, :, first : i + 1] = block[: i + 1 - first].transpose(1, 2, 0)
 
 
-def _fuse(
-    image: np.ndarray,
-    alpha: np.ndarray,
-    fg: np.ndarray,
-    bg: np.ndarray,
-    radius: int,
-    workers: _Threads,
-    out_fg: np.ndarray,
-) -> np.ndarray:
-    """One blur-fusion pass over C×H×W planes: the corrected foreground into ``out_fg``; returns the local
-    background mean."""
-    c, h, w = image.shape
-    stack = np.empty((1 + 2 * c, h, w), np.float32)
+class _BlurFusion:
+    """Blur-fusion passes over one plate's C×H×W planes, sharing their work buffers."""
 
-    def weigh(rows: slice) -> None:
-        a = alpha[rows]
-        stack[0, rows] = a
-        np.multiply(fg[:, rows], a, out=stack[1 : 1 + c, rows])
-        np.multiply(bg[:, rows], 1.0 - a, out=stack[1 + c :, rows])
+    def __init__(self, image: np.ndarray, alpha: np.ndarray, workers: _Threads) -> None:
+        c, h, w = image.shape
+        self.image, self.alpha, self.workers = image, alpha, workers
+        self.stack = np.empty((1 + 2 * c, h, w), np.float32)  # alpha, F·alpha, B·(1 − alpha); then their means
+        self.transposed = np.empty((1 + 2 * c, w, h), np.float32)
 
-    workers.each(h, _BAND, weigh)
-    _box_mean_inplace(stack, radius, workers)
-    mean_bg = np.empty_like(image)
+    def run(self, fg: np.ndarray, bg: np.ndarray, radius: int, out_fg: np.ndarray) -> np.ndarray:
+        """One pass: the corrected foreground into ``out_fg``; returns the local background mean."""
+        image, alpha, stack, c = self.image, self.alpha, self.stack, len(self.image)
 
-    def correct(rows: slice) -> None:
-        a, means = alpha[rows], stack[:, rows]
-        mean_a = means[0]
-        mean_fg = means[1 : 1 + c] / (mean_a + _EPS)
-        np.divide(means[1 + c :], 1.0 - mean_a + _EPS, out=mean_bg[:, rows])
-        out_fg[:, rows] = mean_fg + a * (image[:, rows] - a * mean_fg - (1.0 - a) * mean_bg[:, rows])
+        def weigh(rows: slice) -> None:
+            a = alpha[rows]
+            stack[0, rows] = a
+            np.multiply(fg[:, rows], a, out=stack[1 : 1 + c, rows])
+            np.multiply(bg[:, rows], 1.0 - a, out=stack[1 + c :, rows])
 
-    workers.each(h, _BAND, correct)
-    return mean_bg
+        self.workers.each(len(alpha), _BAND, weigh)
+        _box_mean_inplace(stack, radius, self.workers, self.transposed)
+        mean_bg = np.empty_like(image)
+
+        def correct(rows: slice) -> None:
+            a, means = alpha[rows], stack[:, rows]
+            mean_a = means[0]
+            mean_fg = means[1 : 1 + c] / (mean_a + _EPS)
+            np.divide(means[1 + c :], 1.0 - mean_a + _EPS, out=mean_bg[:, rows])
+            out_fg[:, rows] = mean_fg + a * (image[:, rows] - a * mean_fg - (1.0 - a) * mean_bg[:, rows])
+
+        self.workers.each(len(alpha), _BAND, correct)
+        return mean_bg
 
 
 def estimate_foreground(
@@ -153,8 +152,7 @@ def estimate_foreground(
         rgb = colour.convert(np.where(np.isfinite(rgb), rgb, np.float32(0)), colorspace, colour.SCENE_LINEAR)
     a = np.fmin(np.fmax(np.asarray(alpha, np.float32), 0.0), 1.0)  # NaN becomes 0
     planes = np.empty(rgb.shape[2:] + rgb.shape[:2], np.float32)
-    result = np.empty(rgb.shape, np.float32)
-    fg = np.empty_like(planes)
+    fg, result = np.empty_like(planes), np.empty(rgb.shape, np.float32)
 
     def load(rows: slice) -> None:
         band = planes[:, rows]
@@ -163,6 +161,7 @@ def estimate_foreground(
 
     with _Threads(threads) as workers:
         workers.each(len(a), _BAND, load)
-        bg = _fuse(planes, a, planes, planes, 90, workers, fg)
-        _fuse(planes, a, fg, bg, 6, workers, result.transpose(2, 0, 1))
+        fusion = _BlurFusion(planes, a, workers)
+        bg = fusion.run(planes, planes, 90, fg)
+        fusion.run(fg, bg, 6, result.transpose(2, 0, 1))
     return result if linear else colour.convert(result, colour.SCENE_LINEAR, colorspace)
