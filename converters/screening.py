@@ -36,10 +36,14 @@ from .errors import LoadError, reason
 #: Pre-2.7 torch.export members that ``torch.export.load`` reads with the weights_only=False fallback.
 LEGACY_PICKLES = ("serialized_state_dict.pt", "serialized_constants.pt", "serialized_example_inputs.pt")
 _TOKEN = re.compile(
-    r"\s*(?:(?P<name>[A-Za-z_]\w*)|(?P<number>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(?P<text>'\w*')"
-    r"|(?P<op>\*\*|//|[<>=!]=|[-+*/%(),<>=&|~]))"
+    r"\s*(?:(?P<name>[A-Za-z_]\w*)|(?P<number>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+    r"|(?P<text>'[A-Za-z]+\d+'|'[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?')"  # a symbol's name, a number
+    r"|(?P<op>\*\*|//|[<>=!]=|[-+*/%(),<>=&|~]))",
+    re.ASCII,  # Python folds some non-ASCII letters into ASCII names (NFKC): "ｅｘｅｃ" is exec
 )
-_SYMBOL_NAME = re.compile(r"[A-Za-z]+\d+")
+_SYMBOL_NAME = re.compile(r"[A-Za-z]+\d+", re.ASCII)
+#: Keyword arguments sympy's ``srepr`` writes besides assumptions (``Float('1.5', precision=53)``).
+_KEYWORDS = ("precision",)
 _GLOBAL = re.compile(r"GLOBAL [\w.]+")
 
 
@@ -137,7 +141,7 @@ def _pickled_payloads(name: str, config: Any, pt2: Any) -> Iterator[tuple[str, s
 def _unsafe_expressions(name: str, graph: Any) -> Iterator[tuple[str, str]]:
     """Symbolic shape expressions that are more than sympy classes, symbols, numbers and operators."""
     for text in _values(graph, "expr_str"):
-        if not isinstance(text, str) or not _plain_expression(text):
+        if not isinstance(text, str) or not plain_expression(text):
             yield name, f"has the shape expression {str(text)[:80]!r}, which torch.export.load evaluates as Python"
 
 
@@ -154,9 +158,10 @@ def _values(node: Any, key: str) -> Iterator[Any]:
             stack.extend(item)
 
 
-def _plain_expression(text: str) -> bool:
-    """Whether ``text`` is built only from sympy/torch sympy classes, symbol names, numbers, identifier
-    strings and operators: no attribute access, no builtins, nothing sympify's ``eval`` could misuse."""
+def plain_expression(text: str) -> bool:
+    """Whether ``text`` is built only from sympy/torch sympy classes, symbol names, numbers, quoted symbol
+    names or numbers, and operators: no attribute access, no builtins, nothing sympify's ``eval`` could
+    misuse."""
     position = 0
     text = text.rstrip()
     while position < len(text):
@@ -175,11 +180,11 @@ def _harmless_name(name: str) -> bool:
     import torch.utils._sympy.functions as torch_sympy
     from sympy.core.assumptions import _assume_defined
 
-    if name in ("True", "False") or name in _assume_defined or _SYMBOL_NAME.fullmatch(name):
+    if name in ("True", "False", *_KEYWORDS) or name in _assume_defined or _SYMBOL_NAME.fullmatch(name):
         return True
     if name.startswith("_"):
         return False
-    value = getattr(sympy, name, None) or getattr(torch_sympy, name, None)
+    value = getattr(sympy, name, getattr(torch_sympy, name, None))
     return isinstance(value, sympy.Basic) or (isinstance(value, type) and issubclass(value, sympy.Basic))
 
 

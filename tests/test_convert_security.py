@@ -13,7 +13,7 @@ import torch
 from convert_support import convert
 from tiny_archs import TinyModNet, randomise
 
-from matte_sdk_converters import loading
+from matte_sdk_converters import loading, screening
 from matte_sdk_converters.errors import LoadError
 
 
@@ -160,3 +160,40 @@ def test_trust_pickle_lets_the_pickle_through(tmp_path, archive):
     with pytest.raises(LoadError, match="torch.export.load failed"):
         loading.load(evil, trust_pickle=True)
     assert marker.exists()
+
+
+SYMBOL = "Symbol('s0', positive=True, integer=True)"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Mul(Integer(3), {SYMBOL})",
+        f"FloorDiv({SYMBOL}, Integer(32))",
+        f"Max(Integer(2), {SYMBOL})",
+        f"Mul(Float('1.5', precision=53), {SYMBOL})",
+        f"StrictLessThan({SYMBOL}, Integer(4))",
+        "true",
+        "false",
+        "s0*s53 + 1",
+    ],
+)
+def test_shape_expressions_sympy_writes_pass(text):
+    assert screening.plain_expression(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os')",
+        f"Max({SYMBOL}, 'exec')+exec('1')",
+        f"{SYMBOL}.func",
+        "Max(s0, '__import__')",
+        "Max(s0, 'exec')",
+        "eｘec('1')",  # NFKC folds the full-width x: Python would call exec
+        "sympify('1')",
+        "Symbol('a.b')",
+    ],
+)
+def test_shape_expressions_that_could_run_code_are_refused(text):
+    assert not screening.plain_expression(text)
