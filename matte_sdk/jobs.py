@@ -197,11 +197,11 @@ class JobResult:
     failed: dict[int | None, str] = field(default_factory=dict)
 
 
-def _digest(value: Target) -> str:
+def _version(value: Target) -> str:
     path = Path(value) if isinstance(value, str) else value.path
     if not path.is_file():
         raise InputError(f"{path}: file does not exist")
-    return stamps.sha256(path)
+    return stamps.version(path)
 
 
 def _load(value: Target | None, colorspace: str | None, layer: str | None) -> Image | None:
@@ -228,7 +228,7 @@ def run_frame(
     p = job.paths(frame)
     outputs: dict[str, Target] = {role: t for role in OUTPUT_ROLES if (t := p[role]) is not None}
     files = {role: Path(t) for role, t in outputs.items() if isinstance(t, str)}
-    inputs = {r: _digest(t) for r in INPUT_ROLES if (t := p[r]) is not None}
+    inputs = {r: _version(t) for r in INPUT_ROLES if (t := p[r]) is not None}
     settings = job.settings(matter)
     stamp = {role: stamps.make(model_sha256, {**settings, "output": role}, inputs) for role in files}
     names = [str(t) if isinstance(t, str) else str(t.path) for t in outputs.values()]
@@ -290,7 +290,7 @@ def run_job(
     remove_stale_temps(
         t for f in frames for role, t in job.paths(f).items() if role in OUTPUT_ROLES and isinstance(t, str)
     )
-    model_sha256 = stamps.sha256(job.model or default_model())
+    model_sha256 = stamps.model_sha256(job.model or default_model())
     result = JobResult()
     if matter.spec.recurrent:
         if job.skip_existing:
