@@ -94,13 +94,8 @@ def export_risks(archive: zipfile.ZipFile) -> Iterator[tuple[str, str]]:
         ):
             problem = _weights_only_problem(archive.read(name))
             if problem:
-                yield (
-                    name,
-                    (
-                        f"is a pickle that weights_only=True refuses ({problem}), so torch.export.load "
-                        f"would unpickle it with weights_only=False"
-                    ),
-                )
+                why = f"is a pickle that weights_only=True refuses ({problem}), so torch.export.load would "
+                yield name, why + "unpickle it with weights_only=False"
         elif tail.endswith(".json"):
             config = _json(archive, name)
             if tail.startswith((pt2.WEIGHTS_DIR, pt2.CONSTANTS_DIR)):
@@ -125,13 +120,8 @@ def _pickled_payloads(name: str, config: Any, pt2: Any) -> Iterator[tuple[str, s
             continue
         stored = f"{folder}/{meta.get('path_name')}"
         if meta.get("use_pickle"):
-            yield (
-                stored,
-                (
-                    f"holds {fqn!r} as a pickle (use_pickle in {name}), which torch.export.load unpickles "
-                    f"with weights_only=False"
-                ),
-            )
+            why = f"holds {fqn!r} as a pickle (use_pickle in {name}), which torch.export.load unpickles "
+            yield stored, why + "with weights_only=False"
         elif str(meta.get("path_name", "")).startswith(
             (pt2.CUSTOM_OBJ_FILENAME_PREFIX, pt2.OPAQUE_OBJ_FILENAME_PREFIX)
         ):
