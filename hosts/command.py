@@ -43,7 +43,7 @@ def register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "hosts",
         help="host plug-ins: list, package, install (Blender …)",
-        description="Host plug-ins for Blender and other hosts registered through the matte_sdk entry-point group.",
+        description="Host plug-ins: the built-in hosts and any a third-party plugin registers.",
     )
     sub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
     sub.add_parser("list", help="registered hosts and the installations found").set_defaults(func=list_hosts)
