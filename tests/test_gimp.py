@@ -91,11 +91,18 @@ def session(tmp_path_factory, models) -> dict:
         "GIMP3_DIRECTORY": str(profile),
         "MATTE_SDK_WORKER": gimp_root.worker_command(),
     }
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path("/dev/shm") / f"matte-sdk-gimp-{dead.pid}"  # as a cancelled (killed) plug-in leaves it
+    stale.mkdir(exist_ok=True)
+    (stale / "matte-sdk-x.f32").write_bytes(bytes(64))
     with gimp_root.mounted(root, [tmp_path_factory.getbasetemp()]):
         proc = gimp_root.run_gimp(root, code, env)
     assert gimp_root.mounts_under(root) == [], "the session left mounts behind"
     assert proc.returncode == 0 and (out / "result.json").is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return {
+        "stale_frames_left": stale.exists(),
+        "frame_folders_left": [p.name for p in Path("/dev/shm").glob("matte-sdk-gimp-*")],
         "work": work,
         "out": out,
         "profile": profile,
@@ -128,6 +135,10 @@ def test_hosts_install_puts_an_executable_plugin_where_gimp_finds_it(session):
     assert recorded == [os.path.abspath(sys.executable), "-m", "matte_sdk", "worker"]
     result = session["result"]
     assert result["registered"] and result["menu_paths"] == ["<Image>/Filters/Matte SDK"]
+
+
+def test_shared_frames_are_removed_also_those_of_killed_runs(session):
+    assert not session["stale_frames_left"] and session["frame_folders_left"] == []
 
 
 def test_trimap_layer_on_a_float_image_equals_sdk_alpha(session):

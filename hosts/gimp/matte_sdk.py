@@ -118,23 +118,24 @@ def pull(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig) -> No
     Gimp.progress_init(f"Matte SDK: pulling the matte of {layer.get_name()!r}")
     try:
         with contextlib.ExitStack() as frames:
-            plate = frames.enter_context(pixels.share(layer, area, pixels.RGBA, 4, pixels.COLORSPACE))
+            folder = frames.enter_context(pixels.frame_folder())
+            plate = frames.enter_context(pixels.share(layer, area, pixels.RGBA, 4, folder, pixels.COLORSPACE))
             names = {plate.path: f"layer {layer.get_name()!r}"}
             fields: dict = {}
             if source == "selection":
-                fields["trimap"] = trimaps.from_selection(image, area, config.get_property("band"))
+                fields["trimap"] = trimaps.from_selection(image, area, config.get_property("band"), folder)
                 names[fields["trimap"].path] = "the trimap made from the selection"
             elif source == "layer":
-                fields["trimap"] = trimaps.from_layer(other, area)
+                fields["trimap"] = trimaps.from_layer(other, area, folder)
                 names[fields["trimap"].path] = f"trimap layer {other.get_name()!r}"
             else:
-                fields["background"] = pixels.share(other, area, pixels.RGBA, 4, pixels.COLORSPACE)
+                fields["background"] = pixels.share(other, area, pixels.RGBA, 4, folder, pixels.COLORSPACE)
                 names[fields["background"].path] = f"clean-plate layer {other.get_name()!r}"
             for frame in fields.values():
                 frames.enter_context(frame)
-            outputs = {"alpha": frames.enter_context(client.SharedFrame(width, height, 1))}
+            outputs = {"alpha": frames.enter_context(client.SharedFrame(width, height, 1, directory=folder))}
             if config.get_property("foreground"):
-                outputs["foreground"] = frames.enter_context(client.SharedFrame(width, height, 4))
+                outputs["foreground"] = frames.enter_context(client.SharedFrame(width, height, 4, directory=folder))
             with client.WorkerClient(worker_command(), on_log=lambda line: print(f"matte-sdk worker: {line}")) as w:
                 try:
                     w.matte(

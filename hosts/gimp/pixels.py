@@ -8,13 +8,15 @@ can hold them, and masks come back at the image's precision.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Iterator
 
 import gi
 
 gi.require_version("Gegl", "0.4")
 gi.require_version("Gimp", "3.0")
-from client import SharedFrame  # noqa: E402
+from client import SharedFrame, shared_memory_dirs  # noqa: E402
 from gi.repository import Gegl, Gimp  # noqa: E402
 
 #: Linear-light RGBA and grey, straight alpha; babl's unnamed space is linear sRGB (Rec.709 primaries).
@@ -26,6 +28,37 @@ COLORSPACE = "lin_rec709_scene"
 
 #: x, y (image coordinates), width, height.
 Area = tuple[int, int, int, int]
+#: Shared frames live in ``<shared memory>/matte-sdk-gimp-<pid of the plug-in process>/``.
+_FOLDER_PREFIX = "matte-sdk-gimp-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def frame_folder() -> Iterator[str]:
+    """This process's folder for shared frames, removed afterwards.
+
+    GIMP kills a plug-in when the artist presses Cancel, so nothing deletes that run's frames then: the
+    folders of plug-in processes that are gone are removed here first."""
+    base = shared_memory_dirs()[0]
+    for entry in os.listdir(base):
+        pid = entry[len(_FOLDER_PREFIX) :]
+        if entry.startswith(_FOLDER_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
+    folder = os.path.join(base, f"{_FOLDER_PREFIX}{os.getpid()}")
+    os.makedirs(folder, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def area_of(drawable: Gimp.Drawable) -> Area:
@@ -34,12 +67,14 @@ def area_of(drawable: Gimp.Drawable) -> Area:
     return x, y, drawable.get_width(), drawable.get_height()
 
 
-def share(drawable: Gimp.Drawable, area: Area, fmt: str, channels: int, colorspace: str | None = None) -> SharedFrame:
-    """A new shared frame holding the drawable's pixels over ``area`` in ``fmt``; where the drawable does
-    not reach (other offsets, a smaller layer) the frame is 0."""
+def share(
+    drawable: Gimp.Drawable, area: Area, fmt: str, channels: int, folder: str, colorspace: str | None = None
+) -> SharedFrame:
+    """A new shared frame in ``folder`` holding the drawable's pixels over ``area`` in ``fmt``; where the
+    drawable does not reach (other offsets, a smaller layer) the frame is 0."""
     _, dx, dy = drawable.get_offsets()
     x, y, width, height = area
-    frame = SharedFrame(width, height, channels, colorspace=colorspace)
+    frame = SharedFrame(width, height, channels, colorspace=colorspace, directory=folder)
     try:
         rect = Gegl.Rectangle.new(x - dx, y - dy, width, height)
         frame.buffer.cast("B")[:] = drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.NONE)

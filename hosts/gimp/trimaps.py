@@ -20,19 +20,19 @@ _LEVELS = [struct.pack("=f", n / 2) for n in range(3)]
 _LEVEL_BYTES = [bytes(_LEVELS[n][k] for n in range(3)).ljust(256, b"\0") for k in range(4)]
 
 
-def from_layer(layer: Gimp.Drawable, area: pixels.Area) -> SharedFrame:
+def from_layer(layer: Gimp.Drawable, area: pixels.Area, folder: str) -> SharedFrame:
     """The layer's perceptual grey over ``area``: black 0, #808080 unknown, white 1 (the worker checks
     that nothing else is there). Where the layer does not reach, background."""
-    return pixels.share(layer, area, pixels.PAINTED_GREY, 1)
+    return pixels.share(layer, area, pixels.PAINTED_GREY, 1, folder)
 
 
-def from_selection(image: Gimp.Image, area: pixels.Area, band: int) -> SharedFrame:
+def from_selection(image: Gimp.Image, area: pixels.Area, band: int, folder: str) -> SharedFrame:
     """Foreground where the selection (thresholded at 50%) shrunk by ``band`` px remains, background
     outside it grown by ``band`` px, unknown between. The selection is left as it was."""
     with pixels.selection_kept(image) as saved:
         outer = _morphed(image, saved, Gimp.Selection.grow, band, area)
         inner = _morphed(image, saved, Gimp.Selection.shrink, band, area)
-    frame = SharedFrame(area[2], area[3], 1)
+    frame = SharedFrame(area[2], area[3], 1, directory=folder)
     frame.buffer.cast("B")[:] = band_levels(outer, inner)
     return frame
 
