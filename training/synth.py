@@ -340,7 +340,8 @@ def photographic(rng: np.random.Generator, premult: np.ndarray, bg: np.ndarray) 
     predict its unknown ones about as poorly as a real subject's do. The background is mostly defocused
     and gets a smooth lighting falloff. Alpha is untouched (the gain scales premultiplied colour, which is
     the same as scaling straight colour). The ranges were set so that the colour prior's error on known
-    colours it is not shown matches photographs' (docs/default-model.md, "Session 6")."""
+    colours it is not shown matches photographs' (measured with :mod:`.colourstats`). No shipped recipe uses
+    it; held-out checks and colour statistics can (``--photo``)."""
     h, w = bg.shape[:2]
     regions = int(rng.integers(2, 5))
     field = fractal_noise(rng, h, w, rng.uniform(30, 150), 3)
