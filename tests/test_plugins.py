@@ -3,6 +3,7 @@ restricted by $MATTE_SDK_LOAD_PLUGINS."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import os
@@ -19,7 +20,21 @@ from matte_sdk import hookspecs
 from matte_sdk.plugins import DEFAULT_PLUGINS, plugin_manager
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILTIN_COMMANDS = {"matte", "doctor", "eval", "worker", "hosts", "convert"}
+
+
+def _registered_commands(modules: list[str]) -> set[str]:
+    """The sub-commands these plugin modules register."""
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    for name in modules:
+        register = getattr(importlib.import_module(name), "register_commands", None)
+        if register is not None:
+            register(subparsers=subparsers)
+    return set(subparsers.choices)
+
+
+BUILTIN_COMMANDS = _registered_commands(list(DEFAULT_PLUGINS))
+#: What a checkout on PYTHONPATH has: the commands of plugins in the matte_sdk package itself.
+CORE_COMMANDS = _registered_commands([m for m in DEFAULT_PLUGINS if m.startswith("matte_sdk.")])
 
 
 def _commands(help_text: str) -> set[str]:
@@ -73,6 +88,7 @@ def test_builtins_need_no_installed_metadata(tmp_path, bare_site):
     proc = _isolated(tree, bare_site, "--help")
     assert proc.returncode == 0, proc.stderr
     assert _commands(proc.stdout) == BUILTIN_COMMANDS
+    assert {"matte", "doctor", "eval", "worker", "hosts", "convert"} <= BUILTIN_COMMANDS
     hosts = _isolated(tree, bare_site, "hosts", "list")
     assert hosts.returncode == 0 and "blender: Blender 5.0+" in hosts.stdout.splitlines(), hosts.stderr
 
@@ -82,7 +98,8 @@ def test_a_bare_source_checkout_has_the_sdk_commands(tmp_path, bare_site):
     need the install that names converters/ and hosts/ as packages."""
     proc = _isolated(_tree(tmp_path, ("matte_sdk", "matte_sdk")), bare_site, "--help")
     assert proc.returncode == 0, proc.stderr
-    assert _commands(proc.stdout) == BUILTIN_COMMANDS - {"convert", "hosts"}
+    assert _commands(proc.stdout) == CORE_COMMANDS
+    assert {"matte", "doctor", "eval", "worker"} <= CORE_COMMANDS and not {"convert", "hosts"} & CORE_COMMANDS
 
 
 def test_stale_egg_info_neither_masks_nor_duplicates_builtins(tmp_path, bare_site):
