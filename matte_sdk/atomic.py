@@ -6,7 +6,8 @@ any is renamed, and if one fails, none of the new files is left.
 
 Temporary files are named ``.<name>.matte-sdk-<host>-<pid>-<random><suffix>`` beside ``<name>``. A
 process killed with SIGKILL cannot delete its temps; :func:`remove_stale_temps` removes those of dead
-processes on this host, for the outputs a later run is about to write, and nothing else.
+processes on this host, for the outputs a later run is about to write, and nothing else (on POSIX; on
+Windows no temp is taken for stale).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there: never take a Windows temp for stale
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

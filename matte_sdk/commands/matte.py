@@ -152,8 +152,7 @@ def run(args: Any) -> int:
         skip_existing=args.skip_existing,
         allow_8bit=args.allow_8bit,
     )
-    frames = job.check()  # before the model loads: a bad path fails in a second, with no device warning
-    tally = Tally(len(frames))
+    tally = Tally(0)
     bar = None if args.json else ProgressBar(tally)
     show = _emit_json if bar is None else bar
 
@@ -169,6 +168,8 @@ def run(args: Any) -> int:
             bar.summary(summary)
 
     try:
+        frames = job.check()  # before the model loads: a bad path fails in a second, with no device warning
+        tally.total = len(frames)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             matter = Matter.load(args.model, device=args.device, tile=args.tile, batch=args.batch)
