@@ -106,7 +106,7 @@ class ProgressBar:
             parts.append(f"frame {frame}")
         if detail:
             parts.append(detail)
-        self.stream.write(", ".join(parts))
+        self.stream.write(", ".join(parts) + "\033[K")
         self.stream.flush()
 
     def summary(self, summary: Event) -> None:
