@@ -75,11 +75,10 @@ def test_foreground_in_a_non_linear_space_round_trips():
 
 
 def box_bound(x, n):
-    """Largest |Δ| a box mean may show against the reference, from the arithmetic: each axis rounds its
-    float64 mean to float32 once in both (they may differ by one ulp ≤ 2⁻²³·max|x|), and the float64 sums
-    themselves are off by at most 2n²·2⁻⁵³·max|x| (the reference's prefix sums over n ≤ max(H, W) terms;
-    the running sum's drift is smaller). Two axes, so twice that."""
-    return 2 * (2**-23 + 2 * n * n * 2**-53) * float(np.abs(x).max())
+    """Largest |Δ| a box mean may show against the reference, from the arithmetic (n = max(H, W)): per axis
+    both round a float64 mean to float32 once (results one ulp ≤ 2⁻²³·max|x| apart), the reference's
+    float64 prefix sums are off by ≤ 2n²·2⁻⁵³·max|x| and the running sum by ≤ 4n·2⁻⁵³·max|x|. Two axes."""
+    return 2 * (2**-23 + (2 * n * n + 4 * n) * 2**-53) * float(np.abs(x).max())
 
 
 @pytest.mark.parametrize(
