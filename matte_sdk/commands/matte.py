@@ -136,9 +136,10 @@ def _check_args(args: Any) -> None:
         raise InputError(f"--batch {args.batch}: must be at least 1")
 
 
-def run(args: Any) -> int:
+def job_from_args(args: Any) -> MatteJob:
+    """The job that parsed ``matte`` arguments (:func:`add_arguments`) describe; option values are checked."""
     _check_args(args)
-    job = MatteJob(
+    return MatteJob(
         plate=args.plate,
         output=args.output,
         trimap=args.trimap,
@@ -152,6 +153,10 @@ def run(args: Any) -> int:
         skip_existing=args.skip_existing,
         allow_8bit=args.allow_8bit,
     )
+
+
+def run(args: Any) -> int:
+    job = job_from_args(args)
     tally = Tally(0)
     bar = None if args.json else ProgressBar(tally)
     show = _emit_json if bar is None else bar
@@ -193,6 +198,12 @@ def register_commands(subparsers) -> None:
         help="pull an alpha matte (and foreground) from a plate or sequence",
         description="Pull an alpha matte from PLATE (a file, or a sequence such as plate.####.exr / plate.%04d.exr).",
     )
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p) -> None:
+    """The arguments of ``matte``, also taken by ``farm run`` and ``farm bundle``."""
     p.add_argument("plate", metavar="PLATE")
     p.add_argument(
         "-o",
@@ -230,4 +241,3 @@ def register_commands(subparsers) -> None:
     )
     p.add_argument("--layer", metavar="NAME", help="EXR layer holding the plate (beauty for beauty.R/G/B)")
     p.add_argument("--json", action="store_true", help="newline-delimited JSON events on stdout")
-    p.set_defaults(func=run)
