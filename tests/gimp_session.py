@@ -83,7 +83,17 @@ if foreground:
     dump("float_foreground", foreground[0], "RGBA float")
     result["foreground_above_plate"] = image.get_item_position(foreground[0]) < image.get_item_position(plate)
 
-# 3. the same plate, from a rough selection with an unknown band
+# 3. the same plate with a clean-plate layer, for a model that takes one (no foreground layer)
+clean = add_layer(image, config["clean_exr"], (ox, oy))
+result["clean_run"] = pull(
+    image,
+    plate,
+    **{"trimap-source": "clean-plate", "clean-plate": clean, "model": config["background_model"], "foreground": False},
+)
+dump("clean_mask", plate.get_mask())
+image.remove_layer(clean)
+
+# 4. the same plate, from a rough selection with an unknown band
 Gimp.context_set_antialias(False)
 image.select_ellipse(Gimp.ChannelOps.REPLACE, *config["ellipse"])
 dump("selection_before", image.get_selection(), "Y u8")
@@ -98,7 +108,7 @@ for name, operation in (("grown", Gimp.Selection.grow), ("shrunk", Gimp.Selectio
     dump(f"selection_{name}", image.get_selection(), "Y u8")
 image.delete()
 
-# 4. an 8-bit perceptual PNG plate with an 8-bit trimap layer, and the same image converted to 16-bit
+# 5. an 8-bit perceptual PNG plate with an 8-bit trimap layer, and the same image converted to 16-bit
 image = load(config["plate_png"])
 plate = image.get_layers()[0]
 trimap = add_layer(image, config["trimap_png"])
@@ -114,7 +124,7 @@ dump("u16_mask", plate.get_mask())
 dump("u16_plate", plate, "RGBA float")
 result["u16_layers"] = [layer.get_name() for layer in image.get_layers()]
 
-# 5. bad input: GIMP messages, not tracebacks
+# 6. bad input: GIMP messages, not tracebacks
 Gimp.Selection.none(image)
 result["no_trimap_layer"] = pull(image, plate, **{"trimap-source": "layer", "model": model})
 result["no_selection"] = pull(image, plate, **{"trimap-source": "selection", "model": model})

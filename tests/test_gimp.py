@@ -53,6 +53,12 @@ def _trimap_u8(trimap: np.ndarray) -> np.ndarray:
     return np.select([trimap == 1.0, trimap == 0.5], [255, 128], 0).astype(np.uint8)
 
 
+def _clean_plate() -> np.ndarray:
+    """The background of :func:`make_plate` alone (its colour, other noise)."""
+    noise = np.random.default_rng(9).random((H, W, 3)) * 0.3
+    return (noise + np.array([0.05, 0.1, 0.4])).astype(np.float32)
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, models) -> dict:
     """Install with the CLI, then run the artist's session in GIMP once; returns what it saw."""
@@ -76,6 +82,8 @@ def session(tmp_path_factory, models) -> dict:
         "model": str(models["trimap"]),
         "bad": str(work / "bad.onnx"),
         "plate_exr": str(write_exr(work / "plate.exr", plate, fmt="float")),
+        "clean_exr": str(write_exr(work / "clean.exr", _clean_plate(), fmt="float")),
+        "background_model": str(models["background"]),
         "trimap_canvas_png": str(write_png(work / "trimap_canvas.png", canvas)),
         "plate_png": str(write_png(work / "plate.png", _srgb_u8(plate))),
         "trimap_png": str(write_png(work / "trimap.png", _trimap_u8(trimap))),
@@ -164,6 +172,15 @@ def test_foreground_layer_is_decontaminated_with_the_matte_as_alpha(session):
     soft = (matte.alpha > 0.05) & (matte.alpha < 0.95)
     assert soft.sum() > 50 and np.abs(fg[..., :3] - plate.pixels[..., :3])[soft].max() > 0.1  # not the plate
     assert fg[..., 0].max() > 2.0  # highlights above 1 reached the SDK and came back unclipped
+
+
+def test_clean_plate_layer_equals_sdk_alpha(session, models):
+    _succeeded(session, "clean_run")
+    work = session["work"]
+    matter = Matter.load(models["background"], device="cpu")
+    want = matter.matte(read_image(work / "plate.exr"), background=read_image(work / "clean.exr")).alpha
+    assert np.unique(want).size > 10
+    np.testing.assert_allclose(_pixels(session, "clean_mask")[..., 0], want, atol=1e-5)
 
 
 def test_selection_with_an_unknown_band_equals_sdk_alpha(session):
