@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from . import stamps
 from .atomic import remove_stale_temps
 from .errors import InputError, MatteError
-from .imageio import Image, OutputFile, check_outputs, holds_float, probe, read_image, write_images
+from .imageio import Image, OutputFile, check_outputs, holds_float, probe, read_image, same_file, write_images
 from .matter import Matte, Matter, default_model
 from .sequences import discover, frame_path, is_pattern, listing, parse_frames
 
@@ -183,8 +183,7 @@ def _check_buffers(outputs: list[Target | None], others: list[Target | None]) ->
         for other in others:
             if other is None or other is out:
                 continue
-            backing = Path(other) if isinstance(other, str) else other.path
-            if backing.resolve() == out.path.resolve():
+            if same_file(out.path, other if isinstance(other, str) else other.path):
                 raise InputError(f"{out.path}: output is also an input or another output; refusing to overwrite it")
 
 
