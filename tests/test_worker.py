@@ -329,6 +329,13 @@ def test_unwritable_file_outputs_are_input_errors_before_any_work(worker, models
     worker.send(id="t", op="matte", **dict(request, outputs={"alpha": str(tmp_path / "a.exr")}), tile=1)
     error = worker.finish("t")[1]
     assert error["code"] == "input" and "smallest tile" in error["message"]
+    worker.send(
+        id="u",
+        op="matte",
+        **dict(request, outputs={"alpha": str(tmp_path / "a.exr")}, model=str(models["undescribed"])),
+    )
+    error = worker.finish("u")[1]
+    assert error["code"] == "model" and str(models["undescribed"]) in error["message"]
 
 
 def _shared(path: Path, array: np.ndarray, origin: str = "top") -> dict:
