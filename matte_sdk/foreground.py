@@ -116,8 +116,9 @@ class _BlurFusion:
         self.stack = np.empty((1 + 2 * c, h, w), np.float32)  # alpha, F·alpha, B·(1 − alpha); then their means
         self.transposed = np.empty((1 + 2 * c, w, h), np.float32)
 
-    def run(self, fg: np.ndarray, bg: np.ndarray, radius: int, out_fg: np.ndarray) -> np.ndarray:
-        """One pass: the corrected foreground into ``out_fg``; returns the local background mean."""
+    def run(self, fg: np.ndarray, bg: np.ndarray, radius: int, out_fg: np.ndarray, out_bg: np.ndarray | None) -> None:
+        """One pass: the corrected foreground into ``out_fg`` and, if given, the local background mean into
+        ``out_bg``."""
         image, alpha, stack, c = self.image, self.alpha, self.stack, len(self.image)
 
         def weigh(rows: slice) -> None:
@@ -128,17 +129,17 @@ class _BlurFusion:
 
         self.workers.each(len(alpha), _BAND, weigh)
         _box_mean_inplace(stack, radius, self.workers, self.transposed)
-        mean_bg = np.empty_like(image)
 
         def correct(rows: slice) -> None:
             a, means = alpha[rows], stack[:, rows]
             mean_a = means[0]
             mean_fg = means[1 : 1 + c] / (mean_a + _EPS)
-            np.divide(means[1 + c :], 1.0 - mean_a + _EPS, out=mean_bg[:, rows])
-            out_fg[:, rows] = mean_fg + a * (image[:, rows] - a * mean_fg - (1.0 - a) * mean_bg[:, rows])
+            mean_bg = means[1 + c :] / (1.0 - mean_a + _EPS)
+            out_fg[:, rows] = mean_fg + a * (image[:, rows] - a * mean_fg - (1.0 - a) * mean_bg)
+            if out_bg is not None:
+                out_bg[:, rows] = mean_bg
 
         self.workers.each(len(alpha), _BAND, correct)
-        return mean_bg
 
 
 def estimate_foreground(
@@ -157,7 +158,7 @@ def estimate_foreground(
         rgb = colour.convert(np.where(np.isfinite(rgb), rgb, np.float32(0)), colorspace, colour.SCENE_LINEAR)
     a = np.fmin(np.fmax(np.asarray(alpha, np.float32), 0.0), 1.0)  # NaN becomes 0
     planes = np.empty(rgb.shape[2:] + rgb.shape[:2], np.float32)
-    fg, result = np.empty_like(planes), np.empty(rgb.shape, np.float32)
+    result = np.empty(rgb.shape, np.float32)
 
     def load(rows: slice) -> None:
         band = planes[:, rows]
@@ -167,6 +168,9 @@ def estimate_foreground(
     with _Threads(threads) as workers:
         workers.each(len(a), _BAND, load)
         fusion = _BlurFusion(planes, a, workers)
-        bg = fusion.run(planes, planes, 90, fg)
-        fusion.run(fg, bg, 6, result.transpose(2, 0, 1))
+        # the first pass's F and B live in the transposed buffer: free after its box, read only by the
+        # second pass's weighting, before its box overwrites them
+        fg, bg = fusion.transposed.reshape(-1)[: 2 * planes.size].reshape((2,) + planes.shape)
+        fusion.run(planes, planes, 90, fg, bg)
+        fusion.run(fg, bg, 6, result.transpose(2, 0, 1), None)
     return result if linear else colour.convert(result, colour.SCENE_LINEAR, colorspace)
