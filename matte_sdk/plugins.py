@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "matte_sdk.commands.eval",
     "matte_sdk.commands.trimap",
     "matte_sdk.commands.worker",
+    "matte_sdk.commands.farm",
     "matte_sdk_converters.command",
     "matte_sdk_converters.presets",
     "matte_sdk_hosts.command",
