@@ -41,8 +41,8 @@ class Unavailable(Exception):
 def mirror() -> str:
     """The Debian archive URI apt uses here (``/etc/apt/sources.list[.d]``), else deb.debian.org."""
     sources = Path("/etc/apt")
-    texts = [p.read_text(errors="replace") for p in [sources / "sources.list", *sources.glob("sources.list.d/*")]]
-    for text in (t for t in texts if t):
+    files = [sources / "sources.list", *sorted(sources.glob("sources.list.d/*"))]
+    for text in (p.read_text(errors="replace") for p in files if p.is_file()):
         for uri in re.findall(r"(?m)^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", text):
             if uri.rstrip("/").endswith("/debian"):
                 return uri.rstrip("/")
