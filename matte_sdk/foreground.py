@@ -35,6 +35,7 @@ run, and 4.2 GB peak memory, since every step materialises a float64 image; CumS
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,7 @@ from .errors import InputError
 
 _EPS = 1e-5
 _BAND = 16  # rows per element-wise work item: a 4K band of every plane fits in L2
-_CHUNK, _BLOCK = 1024, 32  # a running pass's columns per work item, and rows written out at once
+_CHUNK, _BLOCK = 1024, 64  # a running pass's columns per work item, and rows written out at once
 
 
 def default_threads() -> int:
@@ -58,7 +59,8 @@ class _Threads:
     """A thread pool that runs work on slices of a range."""
 
     def __init__(self, threads: int | None) -> None:
-        self.pool = ThreadPoolExecutor(threads or default_threads())
+        self.count = threads or default_threads()
+        self.pool = ThreadPoolExecutor(self.count)
 
     def __enter__(self) -> _Threads:
         return self
@@ -67,8 +69,11 @@ class _Threads:
         self.pool.shutdown()
 
     def each(self, n: int, step: int, work: Callable[[slice], None]) -> None:
-        """Run ``work`` on ``slice(i, i + step)`` for i in ``range(0, n, step)``, spread over the threads."""
-        list(self.pool.map(work, [slice(i, i + step) for i in range(0, n, step)]))
+        """Run ``work`` on slices of ``range(n)`` of about ``step`` (at most), as many as a multiple of the
+        thread count, so that every thread gets the same share."""
+        parts = math.ceil(math.ceil(n / step) / self.count) * self.count
+        slices = [slice(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
+        list(self.pool.map(work, [s for s in slices if s.stop > s.start]))
 
 
 def box_mean(x: np.ndarray, radius: int, threads: int | None = None) -> np.ndarray:
