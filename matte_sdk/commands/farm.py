@@ -5,11 +5,12 @@ Job Description job bundle (see :mod:`matte_sdk.farm`). Ray and openjd-model are
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from ..errors import MatteError
 from ..hookspecs import hookimpl
@@ -61,8 +62,8 @@ def _farm() -> ModuleType:
     return farm
 
 
-def _print_json(event: Event) -> None:
-    print(json.dumps(event), flush=True)
+def _print_json(event: Event, stream: TextIO) -> None:
+    print(json.dumps(event), file=stream, flush=True)
 
 
 def run(args: Any) -> int:
@@ -72,11 +73,12 @@ def run(args: Any) -> int:
     frames = farm.preflight(job, args.tile)  # before Ray starts: bad input fails at once, nothing scheduled
     tally = FarmTally(len(frames))
     bar = None if args.json else ProgressBar(tally)
+    stdout = sys.stdout  # the events' stream; Ray's own messages (a worker died) go to stderr
 
     def emit(event: Event) -> None:
         tally.count(event)
         if bar is None:
-            _print_json(event)
+            _print_json(event, stdout)
         elif event["event"] == "warning":
             print(f"matte-sdk farm run: warning: {event['message']}", file=sys.stderr)
         else:
@@ -85,7 +87,7 @@ def run(args: Any) -> int:
     def close(interrupted: str | None = None) -> None:
         summary = tally.summary(interrupted)
         if bar is None:
-            _print_json(summary)
+            _print_json(summary, stdout)
             return
         print(
             f"matte-sdk farm run: {tally.total} frame(s): {tally.done} done, {tally.skipped} skipped, "
@@ -97,20 +99,21 @@ def run(args: Any) -> int:
             print(f"  {'the image' if frame is None else f'frame {frame}'}: {reason}", file=sys.stderr)
 
     try:
-        result = farm.run(
-            job,
-            emit,
-            address=args.address,
-            workers=args.workers,
-            chunk=args.chunk,
-            device=args.device,
-            tile=args.tile,
-            batch=args.batch,
-            gpus_per_worker=args.gpus_per_worker,
-            cpus_per_worker=args.cpus_per_worker,
-            retries=args.retries,
-            frames=frames,
-        )
+        with contextlib.redirect_stdout(sys.stderr):
+            result = farm.run(
+                job,
+                emit,
+                address=args.address,
+                workers=args.workers,
+                chunk=args.chunk,
+                device=args.device,
+                tile=args.tile,
+                batch=args.batch,
+                gpus_per_worker=args.gpus_per_worker,
+                cpus_per_worker=args.cpus_per_worker,
+                retries=args.retries,
+                frames=frames,
+            )
     except Interrupted as exc:
         close(exc.signal)
         raise
@@ -132,7 +135,7 @@ def bundle(args: Any) -> int:
         device=parsed.device,
         tile=parsed.tile,
         batch=parsed.batch,
-        command=args.command,
+        command=args.task_command,
         name=args.name,
     )
     print(f"matte-sdk farm bundle: wrote {out}; submit it with: deadline bundle submit {out}", file=sys.stderr)
@@ -181,7 +184,12 @@ def register_commands(subparsers) -> None:
     )
     b.add_argument("-o", "--output", dest="bundle_dir", required=True, metavar="DIR", help="the bundle folder")
     b.add_argument("--chunk", type=int, default=1, metavar="N", help="frames per task (default 1)")
-    b.add_argument("--command", default="matte-sdk", help="the matte-sdk command on the farm (default matte-sdk)")
+    b.add_argument(
+        "--command",
+        dest="task_command",
+        default="matte-sdk",
+        help="the matte-sdk command on the farm (default matte-sdk)",
+    )
     b.add_argument("--name", help="job name (default: matte-sdk matte PLATE)")
     b.add_argument("matte_args", nargs=argparse.REMAINDER, metavar="-- PLATE -o OUT ...")
     b.set_defaults(func=bundle)
