@@ -1,0 +1,136 @@
+"""Mattes for shots, not frames: shot cuts, trimaps propagated from keyframes, and the temporal filter.
+
+:func:`matte_shots` is what :meth:`matte_sdk.Matter.matte_sequence` runs. Frames are split into shots at
+cuts (:mod:`.cuts`); within a shot, frames without a trimap get one carried from the nearest keyframe
+(:mod:`.trimap_propagation`), and with ``temporal`` the mattes of frames with a trimap are steadied
+along the motion (:mod:`.temporal`; trimap-free recurrent models carry their own state). At every cut
+the temporal state, the propagation and the model's recurrent state restart, so a shot's first frame is
+exactly what per-frame matting gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import trimap as trimaps
+from .cuts import CutDetector
+from .errors import InputError
+from .flow import Flow, grey8
+from .imageio import Image
+from .temporal import TemporalFilter
+from .trimap_propagation import propagate
+
+if TYPE_CHECKING:
+    from .matter import Matte, Matter
+
+#: Called with (frame index, propagated trimap) for every trimap propagation made.
+TrimapSink = Callable[[int, np.ndarray], None]
+
+
+def pixels(image: Any) -> np.ndarray:
+    """The H×W×3 pixels of a plate given as an :class:`~matte_sdk.imageio.Image` or array (grey repeated)."""
+    p = np.asarray(image.pixels if isinstance(image, Image) else image)
+    p = p if p.ndim == 3 else p[..., None]
+    return np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p[..., :3]
+
+
+def shot_starts(frames: Sequence[Any], detect: bool = True) -> list[int]:
+    """Indices of the frames that start a shot (``[0]`` without ``detect``)."""
+    if not detect:
+        return [0] if len(frames) else []
+    detector = CutDetector()
+    return [i for i in range(len(frames)) if detector.is_cut(pixels(frames[i]))]
+
+
+def fill_trimaps(
+    frames: Sequence[Any],
+    trimap_list: Sequence[Any],
+    starts: list[int],
+    *,
+    flow: Flow | None = None,
+    written: TrimapSink | None = None,
+) -> list[np.ndarray | None]:
+    """Every frame's trimap: its own where given (normalised), else propagated within its shot from that
+    shot's keyframes. A shot without any keyframe raises :class:`~matte_sdk.errors.InputError`."""
+    own = [None if t is None else _normalised(t) for t in trimap_list]
+    if all(t is not None for t in own) or all(t is None for t in own):
+        return own
+    flow = flow or Flow()
+    out = list(own)
+    for first, end in zip(starts, [*starts[1:], len(frames)], strict=True):
+        keys = {i - first: own[i] for i in range(first, end) if own[i] is not None}
+        if len(keys) == end - first:
+            continue
+        if not keys:
+            raise InputError(f"frames {first}-{end - 1}: no trimap keyframe in this shot (a cut starts it at {first})")
+        shot = _Slice(frames, first, end)
+        for i, tri in enumerate(propagate(shot, keys, flow=flow), start=first):  # type: ignore[arg-type]
+            if out[i] is None:
+                out[i] = tri
+                if written:
+                    written(i, tri)
+    return out
+
+
+def matte_shots(
+    matter: Matter,
+    frames: Sequence[Any],
+    trimap_list: Sequence[Any] | None = None,
+    backgrounds: Sequence[Any] | None = None,
+    *,
+    temporal: bool = True,
+    cut_detection: bool = True,
+    written: TrimapSink | None = None,
+    **matte_options: Any,
+) -> Iterator[Matte]:
+    """Matte ``frames`` in order as shots (see the module docstring); ``trimap_list`` and ``backgrounds``
+    run parallel to ``frames`` with None where a frame has none. ``written`` receives propagated trimaps."""
+    n = len(frames)
+    tris: Sequence[Any] = [None] * n if trimap_list is None else trimap_list
+    bgs: Sequence[Any] = [None] * n if backgrounds is None else backgrounds
+    if len(tris) != n or len(bgs) != n:
+        raise InputError(f"{n} frames but {len(tris)} trimap entries and {len(bgs)} backgrounds")
+    flow = Flow()
+    propagating = any(t is None for t in tris) and any(t is not None for t in tris)
+    starts = set(shot_starts(frames, cut_detection)) if propagating else None
+    if propagating:
+        tris = fill_trimaps(frames, tris, sorted(starts or ()), flow=flow, written=written)
+    detector = CutDetector() if cut_detection else None
+    steady = TemporalFilter(flow) if temporal else None
+    for i in range(n):
+        plate = pixels(frames[i])
+        if starts is not None:
+            cut = i in starts
+        else:
+            cut = detector.is_cut(plate) if detector else i == 0
+        if cut:
+            matter.reset()
+            if steady:
+                steady.reset()
+        matte = matter.matte(frames[i], tris[i], bgs[i], **matte_options)
+        if steady and tris[i] is not None:
+            matte = dataclasses.replace(matte, alpha=steady(matte.alpha, _normalised(tris[i]), grey8(plate)))
+        yield matte
+
+
+class _Slice(Sequence):
+    """Frames ``first``…``end − 1`` of ``frames`` as a lazy sequence of plates."""
+
+    def __init__(self, frames: Sequence[Any], first: int, end: int) -> None:
+        self.frames, self.first, self.end = frames, first, end
+
+    def __len__(self) -> int:
+        return self.end - self.first
+
+    def __getitem__(self, i):
+        return pixels(self.frames[self.first + i])
+
+
+def _normalised(trimap: Any) -> np.ndarray:
+    if isinstance(trimap, Image):
+        return trimaps.normalise(trimap.pixels, trimap.name)
+    return trimaps.normalise(np.asarray(trimap))
