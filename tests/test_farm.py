@@ -208,7 +208,8 @@ def test_a_killed_worker_loses_nothing(cluster, shot, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_driver_resumes_with_only_the_rest(capsys, cluster, shot, tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_driver_resumes_with_only_the_rest(capsys, cluster, shot, tmp_path, signum, status):
     cmd = [sys.executable, "-m", "matte_sdk", "farm", "run", *map(str, shot["inputs"])]
     cmd += [*map(str, outputs(shot, tmp_path)), "--json", "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # its own cluster
@@ -216,13 +217,14 @@ def test_an_interrupted_driver_resumes_with_only_the_rest(capsys, cluster, shot,
     for line in proc.stdout:
         first.append(json.loads(line))
         if first[-1]["event"] == "done":
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             break
     rest, err = proc.communicate(timeout=120)
     first += events(rest)
-    assert proc.returncode == 130, err
-    assert "matte-sdk farm: interrupted (SIGINT)" in err.splitlines()
-    assert first[-1]["event"] == "summary" and first[-1]["interrupted"] == "SIGINT"
+    name = signal.Signals(signum).name
+    assert proc.returncode == status, err
+    assert f"matte-sdk farm: interrupted ({name})" in err.splitlines()
+    assert first[-1]["event"] == "summary" and first[-1]["interrupted"] == name
     written = sorted(f for f in FRAMES if (tmp_path / f"a.{f:04d}.exr").exists())
     assert 1 <= len(written) < len(FRAMES)
     assert written == sorted(f for f in FRAMES if (tmp_path / f"fg.{f:04d}.exr").exists())  # whole frames only

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 import warnings
@@ -134,14 +135,20 @@ class _Slot:
 
 def _connect(address: str | None) -> bool:
     """Join the cluster at ``address`` or start a local one in-process (None); True if this call started
-    Ray (and so shuts it down)."""
+    Ray (and so shuts it down). ``ray.init`` makes SIGTERM exit at once; the caller's handler is put back,
+    so that SIGTERM still stops a run as Ctrl-C does (:mod:`matte_sdk.interrupts`)."""
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
         ray.init(address=address, **options)
     except ConnectionError as exc:
         raise InputError(f"--address {address}: cannot join a Ray cluster there ({exc})") from None
+    finally:
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
     return True
 
 
