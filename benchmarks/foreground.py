@@ -18,6 +18,7 @@ colour conversions inside the matte are timed by wrapping ``matte_sdk.colour.to_
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ STAGES = {
     "load (de-interleave, NaN/Inf to 0)": 2 * _C * 4,
     "2 × weigh (alpha, F·alpha, B·(1−alpha))": 2 * (1 + 2 * _C + _S) * 4,
     "2 × box, 2 axes (read, write transposed)": 2 * 2 * 2 * _S * 4,
-    "2 × correct (means → F, B)": 2 * (_S + 1 + 3 * _C) * 4,
+    "correct (means → F and B, then → F)": ((_S + 1 + 3 * _C) + (_S + 1 + 2 * _C)) * 4,
 }
 
 
@@ -74,7 +75,8 @@ def old_vs_new(sizes: list[str], repeat: int) -> None:
     threads = foreground.default_threads()
     gbps = bandwidth(threads)
     per_pixel = sum(STAGES.values())
-    print(f"memory bandwidth, {threads}-thread copy: {gbps:.1f} GB/s")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"memory bandwidth, {threads}-thread copy: {gbps:.1f} GB/s; load average {load} (other work slows all)")
     print(f"work counted, bytes per pixel: {per_pixel} (" + "; ".join(f"{k} {v}" for k, v in STAGES.items()) + ")")
     print(
         f"{'plate':<6} {'old s':>7} {'new s':>7} {'1 thread':>9} {'speed-up':>9} {'GB moved':>9} {'floor s':>8} "
