@@ -148,12 +148,13 @@ def test_non_linear_plate_is_estimated_in_linear_and_returned_in_its_space():
 def test_inputs_are_not_modified_and_may_be_read_only():
     plate, alpha = foreground_reference.synthetic_plate(100, 150, seed=5)
     alpha[0, 0] = np.nan
-    before = plate.copy(), alpha.copy()
-    plate.flags.writeable = alpha.flags.writeable = False
-    estimate_foreground(plate, alpha)
-    estimate_foreground(plate[..., :3].astype(np.float64), alpha, "srgb_tx")
-    np.testing.assert_array_equal(plate, before[0])
-    np.testing.assert_array_equal(alpha, before[1])
+    for image, space in ((plate, "lin_rec709"), (plate.astype(np.float64), "srgb_tx")):
+        before = image.copy(), alpha.copy()
+        image.flags.writeable = alpha.flags.writeable = False
+        estimate_foreground(image, alpha, space)
+        np.testing.assert_array_equal(image, before[0])
+        np.testing.assert_array_equal(alpha, before[1])
+        alpha = alpha.copy()
 
 
 def test_thread_count_does_not_change_the_result():
