@@ -17,7 +17,7 @@ from .engines.base import Engine, open_engine
 from .errors import InputError
 from .foreground import estimate_foreground
 from .imageio import Image
-from .tiling import Tile, TileAccumulator, plan, round_up, tile_size
+from .tiling import Tile, TileAccumulator, place, plan, round_up, tile_size
 
 #: Progress callback: (tiles done, tiles in the frame).
 Progress = Callable[[int, int], None]
@@ -35,6 +35,9 @@ class Matte:
     ``alpha`` is H×W float32 in [0, 1], linear, never quantised. ``foreground`` is H×W×3 float32,
     straight (not premultiplied), in ``colorspace`` (the input's colour space); when the model has no
     foreground output it is estimated on first access (:func:`matte_sdk.foreground.estimate_foreground`).
+    ``tiles_run`` tiles were run over the unknown band (:func:`matte_sdk.tiling.place`), feeding the model
+    ``pixels_computed`` pixels (padding included); ``tiles_skipped`` tiles of the frame grid
+    (:func:`matte_sdk.tiling.plan`) hold no unknown pixel.
     """
 
     alpha: np.ndarray
@@ -42,6 +45,7 @@ class Matte:
     plate: np.ndarray = field(repr=False)
     tiles_run: int = 0
     tiles_skipped: int = 0
+    pixels_computed: int = 0
     _foreground: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -146,9 +150,10 @@ class Matter:
             raise InputError(
                 f"{name}: {w}×{h} is outside the model's size range [{self.spec.min_size}, {self.spec.max_size or '∞'}]"
             )
-        tile = self.tile or max(h, w)
-        tiles = plan(h, w, tile, self.spec.context if self.tile else 0, align=self.spec.tile_grid)
-        todo = [t for t in tiles if tri is None or not trimaps.is_known(tri[t.valid]).all()]
+        unknown = np.ones((h, w), bool) if tri is None else ~trimaps.is_known(tri)
+        spec, multiple = self.spec, self.spec.size_multiple
+        todo = place(unknown, self.tile, spec.context, align=spec.tile_grid, min_size=spec.min_size)
+        grid = plan(h, w, self.tile or max(h, w), spec.context if self.tile else 0, align=spec.tile_grid)
         alpha_out, fg_out = described(self.spec.output("alpha"), "alpha output"), self.spec.output("foreground")
         alpha_acc = TileAccumulator(h, w, 1)
         fg_acc = TileAccumulator(h, w, 3) if fg_out else None
@@ -175,7 +180,8 @@ class Matter:
             colorspace=cs,
             plate=plate,
             tiles_run=len(todo),
-            tiles_skipped=len(tiles) - len(todo),
+            tiles_skipped=sum(not unknown[t.valid].any() for t in grid),
+            pixels_computed=sum(round_up(t.shape[0], multiple) * round_up(t.shape[1], multiple) for t in todo),
             _foreground=fg_acc.result(fill=plate) if fg_acc is not None else None,
         )
 

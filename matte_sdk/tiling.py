@@ -9,12 +9,23 @@ box starts at the first aligned offset that reaches the border, so all boxes but
 shape and batch together; the last one is padded exactly as a whole frame is. A network whose
 receptive-field radius is at most ``context`` gives, on each valid span, exactly what it gives on the
 whole frame.
+
+:func:`place` puts the tiles ``Matter`` runs over the trimap's unknown band instead of the frame grid. The
+plate is cut into cells of the tile grid, shifted so that a tile whose trusted region (less the half
+feather) starts at a cell edge itself starts on the grid. Cells holding an unknown pixel form regions
+(connected, and joined where the gap between them is under the margins two tiles pay, ``2 * context +
+feather``); overlapping region boxes merge. Each region box is cut into the largest blocks whose tile fits
+in ``tile``; each block shrinks to the cells of it that hold unknown pixels (a block with none is not run)
+and becomes one tile: the shrunken core plus the half feather and the context at every side that is not
+the plate's border. Neighbouring cores blend over a ``feather`` band centred on their common edge (sin²
+and cos² again), so known regions cost nothing and a thin band costs tiles only along its length.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .contract import ModelSpec
@@ -152,3 +163,140 @@ class TileAccumulator:
         out = np.broadcast_to(np.asarray(fill, dtype=np.float32), self.sum.shape).copy()
         weight = self.weight[..., None]
         return np.divide(self.sum, weight, out=out, where=weight > 0)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One axis of :func:`place`: its length and the margins a core needs there."""
+
+    length: int
+    tile: int
+    context: int
+    feather: int
+    align: int
+    min_size: int
+
+    @property
+    def lead(self) -> int:
+        """Pixels a box reads before its core: the context and the first half of the feather band."""
+        return self.context + self.feather // 2
+
+    @property
+    def shift(self) -> int:
+        """Cell ``k`` starts at pixel ``k * align - shift``: core starts then put box starts on the grid."""
+        return -self.lead % self.align
+
+    @property
+    def cells(self) -> int:
+        return -(-(self.length + self.shift) // self.align)
+
+    def pixel(self, cell: int) -> int:
+        """The first pixel of ``cell`` (the plate's length for the cell after the last)."""
+        return min(max(cell * self.align - self.shift, 0), self.length)
+
+    def box(self, start: int, stop: int) -> tuple[int, int]:
+        """The pixels a tile reads for the core ``[start, stop)``: context and half feather inside the plate."""
+        return (0 if start <= self.lead else start - self.lead), (
+            self.length
+            if stop == self.length
+            else min(self.length, stop + self.context + self.feather - self.feather // 2)
+        )
+
+    def fits(self, first: int, last: int) -> bool:
+        """Whether the box of the core of cells ``[first, last)`` fits in a tile."""
+        start, stop = self.box(self.pixel(first), self.pixel(last))
+        return stop - start <= self.tile
+
+    def blocks(self, first: int, last: int) -> list[tuple[int, int]]:
+        """Cells ``[first, last)`` cut greedily into the longest runs whose box fits in a tile."""
+        out = []
+        while first < last:
+            stop = first + 1
+            while stop < last and self.fits(first, stop + 1):
+                stop += 1
+            out.append((first, stop))
+            first = stop
+        return out
+
+    def span(self, first: int, last: int) -> Span:
+        """The span for the core of cells ``[first, last)``: the box grown to a multiple of the tile grid (and
+        the smallest size) with plate pixels where there are any, weights ramping over the feather bands. (A
+        box a whole number of grid steps long keeps a strided or rescaled network's grid that of one pass.)"""
+        core_start, core_stop = self.pixel(first), self.pixel(last)
+        start, stop = self.box(core_start, core_stop)
+        stop = min(self.length, start + min(self.tile, round_up(max(stop - start, self.min_size), self.align)))
+        if stop - start < self.min_size:
+            start = max(0, (stop - self.min_size) // self.align * self.align)
+        x = np.arange(start, stop)
+        ramp = _ramp(self.feather)
+        weight = np.ones(stop - start)
+        if core_start > 0:
+            weight *= _band(x - (core_start - self.feather // 2), ramp, before=0.0, after=1.0)
+        if core_stop < self.length:
+            weight *= _band(x - (core_stop - self.feather // 2), ramp[::-1], before=1.0, after=0.0)
+        (trusted,) = np.nonzero(weight)
+        return Span(start, stop, start + int(trusted[0]), start + int(trusted[-1]) + 1, weight)
+
+
+def _band(offset: np.ndarray, ramp: np.ndarray, before: float, after: float) -> np.ndarray:
+    """``ramp`` laid over the positions ``offset`` 0 … len(ramp) − 1, ``before`` and ``after`` elsewhere."""
+    inside = ramp[np.clip(offset, 0, len(ramp) - 1)]
+    return np.where(offset < 0, before, np.where(offset >= len(ramp), after, inside))
+
+
+def place(unknown: np.ndarray, tile: int, context: int, *, align: int = 1, min_size: int = 1) -> list[Tile]:
+    """The tiles to run over the ``unknown`` pixels (H×W bool), placed over the unknown band as the module
+    docstring says; ``tile`` 0 is one whole-frame tile (none if nothing is unknown). Boxes start on the
+    ``align`` grid and are at most ``tile`` and at least ``min_size`` in each dimension; same-shaped tiles
+    come together, for batching."""
+    height, width = unknown.shape
+    if not unknown.any():
+        return []
+    if tile == 0:
+        return [Tile(Span(0, height, 0, height, np.ones(height)), Span(0, width, 0, width, np.ones(width)))]
+    feather = feather_for(context)
+    rows, cols = (_Axis(n, tile, context, feather, align, min_size) for n in (height, width))
+    cells = _cells(unknown, rows, cols)
+    tiles = []
+    for y0, y1, x0, x1 in _regions(cells, (2 * context + feather) // (2 * align)):
+        for by in rows.blocks(y0, y1):
+            for bx in cols.blocks(x0, x1):
+                block = cells[by[0] : by[1], bx[0] : bx[1]]
+                ys, xs = np.nonzero(block.any(axis=1))[0], np.nonzero(block.any(axis=0))[0]
+                if ys.size:
+                    rows_span = rows.span(by[0] + int(ys[0]), by[0] + int(ys[-1]) + 1)
+                    tiles.append(Tile(rows_span, cols.span(bx[0] + int(xs[0]), bx[0] + int(xs[-1]) + 1)))
+    return sorted(tiles, key=lambda t: t.shape)
+
+
+def _cells(unknown: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
+    """Which cells of the shifted tile grid hold an unknown pixel (rows.cells × cols.cells bool)."""
+    grid = np.zeros((rows.cells * rows.align, cols.cells * cols.align), bool)
+    grid[rows.shift : rows.shift + rows.length, cols.shift : cols.shift + cols.length] = unknown
+    return np.asarray(grid.reshape(rows.cells, rows.align, cols.cells, cols.align).any(axis=(1, 3)))
+
+
+def _regions(cells: np.ndarray, reach: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (y0, y1, x0, x1) of the set cells: 8-connected groups, joined across gaps of up to ``2 * reach``
+    cells, then merged until no two boxes overlap."""
+    grown = cv2.dilate(cells.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) if reach else cells
+    count, labels = cv2.connectedComponents(grown.astype(np.uint8), connectivity=8)
+    ys, xs = np.nonzero(cells)
+    label = np.asarray(labels, dtype=np.intp)[ys, xs]
+    lo = np.full((count, 2), np.iinfo(np.int64).max)
+    hi = np.full((count, 2), -1)
+    np.minimum.at(lo, label, np.stack([ys, xs], 1))
+    np.maximum.at(hi, label, np.stack([ys, xs], 1) + 1)
+    boxes = np.concatenate([lo, hi], 1)[hi[:, 0] >= 0]  # y0, x0, y1, x1
+    while True:
+        overlap: np.ndarray = np.logical_and(
+            (boxes[:, None, :2] < boxes[None, :, 2:]).all(-1), (boxes[None, :, :2] < boxes[:, None, 2:]).all(-1)
+        )
+        np.fill_diagonal(overlap, False)
+        if not overlap.any():
+            break
+        i = int(np.nonzero(overlap.any(axis=1))[0][0])
+        group = overlap[i] | (np.arange(len(boxes)) == i)
+        merged = np.concatenate([boxes[group, :2].min(0), boxes[group, 2:].max(0)])
+        boxes = np.concatenate([boxes[~group], merged[None]])
+    return [(int(y0), int(y1), int(x0), int(x1)) for y0, x0, y1, x1 in boxes]
