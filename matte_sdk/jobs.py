@@ -5,7 +5,8 @@ A job reports through events, plain dicts that the command line prints as newlin
 (``--json``) and the worker forwards to hosts:
 
 - ``{"event": "progress", "frame": F, "tiles_done": i, "tiles_total": n}``
-- ``{"event": "done", "frame": F, "outputs": [...], "seconds": s, "tiles_run": r, "tiles_skipped": k, "device": d}``
+- ``{"event": "done", "frame": F, "outputs": [...], "seconds": s, "tiles_run": r, "tiles_skipped": k,
+  "pixels_computed": p, "device": d}``
 - ``{"event": "skipped", "frame": F, "outputs": [...]}`` (``skip_existing``: its outputs are up to date)
 - ``{"event": "error", "frame": F, "message": "..."}``
 
@@ -271,6 +272,7 @@ def run_frame(
         "seconds": round(time.perf_counter() - start, 4),
         "tiles_run": matte.tiles_run,
         "tiles_skipped": matte.tiles_skipped,
+        "pixels_computed": matte.pixels_computed,
         "device": matter.device,
     }
 
