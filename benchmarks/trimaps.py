@@ -22,7 +22,7 @@ colour-difference key (:func:`matte_sdk.keying.key`, screen colour picked from t
 ``matte_sdk.keying.pull`` with the default model (``--screen green``); SAD over every pixel. The keying
 constants were chosen on seeds 0–5; the table uses seeds 100 onwards.
 
-    python benchmarks/trimaps.py                 # both tables (about 2 minutes on 2 cores)
+    python benchmarks/trimaps.py                 # both tables (about 8 minutes on 2 cores)
     python benchmarks/trimaps.py --limit 3 --scenes 4
 """
 

@@ -63,7 +63,7 @@ DEFAULT_BAND = 10.0
 #: With a plate for ``edges``: how far beyond the band (as a multiple of each side's width) strong plate
 #: edges are still looked for, and the Sobel gradient of the sRGB-encoded luminance that counts as strong.
 EDGE_REACH = 3.0
-EDGE_STRENGTH = 0.25
+EDGE_STRENGTH = 0.05
 
 
 def mask_plane(mask: np.ndarray, source: str = "mask") -> np.ndarray:
