@@ -33,17 +33,19 @@ def refine(
     refiner: Matter | None = None,
     background: np.ndarray | Image | None = None,
     *,
-    band: float = COARSE_BAND,
+    band: float | None = None,
     epsilon: float = COARSE_EPSILON,
     colorspace: str | None = None,
     progress: Progress | None = None,
 ) -> Matte:
     """Matte ``image`` with ``coarse`` (trimap-free; ``background`` if it takes a clean plate), then pull
-    the final matte with ``refiner`` (None: the embedded default model) in the coarse alpha's trimap."""
+    the final matte with ``refiner`` (None: the embedded default model) in the coarse alpha's trimap
+    (:func:`coarse_trimap`; ``band`` None: :data:`COARSE_BAND`)."""
     if coarse.spec.needs_trimap:
         raise InputError(f"model {coarse.spec.name!r} takes a trimap, so it cannot make the coarse alpha")
     refiner = Matter.load(device=coarse.device) if refiner is None else refiner
     if not refiner.spec.needs_trimap:
         raise InputError(f"model {refiner.spec.name!r} takes no trimap, so it cannot refine a coarse alpha")
     alpha = coarse.matte(image, background=background, colorspace=colorspace).alpha
-    return refiner.matte(image, coarse_trimap(alpha, band, epsilon), colorspace=colorspace, progress=progress)
+    trimap = coarse_trimap(alpha, COARSE_BAND if band is None else band, epsilon)
+    return refiner.matte(image, trimap, colorspace=colorspace, progress=progress)
