@@ -130,6 +130,8 @@ def test_sequence_first_frame_after_a_cut_is_per_frame_and_the_filter_acts(clip,
     np.testing.assert_array_equal(temporal[0], per_frame[0])
     np.testing.assert_array_equal(temporal[5], per_frame[5])  # the cut
     assert all(np.abs(temporal[i] - per_frame[i]).max() > 1e-3 for i in (1, 2, 3, 4, 6, 7, 8, 9))
+    for t, p, tri in zip(temporal, per_frame, clip.trimaps, strict=True):
+        np.testing.assert_array_equal(t[tri != 0.5], p[tri != 0.5])  # known pixels stay the trimap's
     off = [m.alpha for m in shots.matte_shots(matter, clip.plates, clip.trimaps, temporal=False)]
     for a, b in zip(off, per_frame, strict=True):
         np.testing.assert_array_equal(a, b)

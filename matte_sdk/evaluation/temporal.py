@@ -24,11 +24,13 @@ from ..errors import InputError
 from ..flow import Flow, consistent, grey8, warp
 from .metrics import as_alpha, unknown_mask
 
+Frames = Sequence[np.ndarray]  #: one H×W (or H×W×3 for plates) array per frame
+
 #: Dense flow between two grey uint8 frames (:class:`matte_sdk.flow.Flow` or a stand-in with its convention).
 FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def dtssd_frames(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> np.ndarray:
+def dtssd_frames(preds: Frames, gts: Frames) -> np.ndarray:
     """dtSSD of every frame (the first is 0)."""
     p, g = _alphas(preds, gts)
     out = np.zeros(len(p))
@@ -37,17 +39,13 @@ def dtssd_frames(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> np.n
     return out
 
 
-def dtssd(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> float:
+def dtssd(preds: Frames, gts: Frames) -> float:
     """A sequence's dtSSD: the mean of :func:`dtssd_frames`."""
     return float(dtssd_frames(preds, gts).mean())
 
 
 def messddt_frames(
-    preds: Sequence[np.ndarray],
-    gts: Sequence[np.ndarray],
-    trimaps: Sequence[np.ndarray],
-    plates: Sequence[np.ndarray],
-    flow: FlowFunction | None = None,
+    preds: Frames, gts: Frames, trimaps: Frames, plates: Frames, flow: FlowFunction | None = None
 ) -> np.ndarray:
     """MESSDdt of every frame but the last (one value fewer than frames)."""
     p, g = _alphas(preds, gts)
@@ -65,19 +63,13 @@ def messddt_frames(
     return out
 
 
-def messddt(
-    preds: Sequence[np.ndarray],
-    gts: Sequence[np.ndarray],
-    trimaps: Sequence[np.ndarray],
-    plates: Sequence[np.ndarray],
-    flow: FlowFunction | None = None,
-) -> float:
+def messddt(preds: Frames, gts: Frames, trimaps: Frames, plates: Frames, flow: FlowFunction | None = None) -> float:
     """A sequence's MESSDdt: the mean of :func:`messddt_frames` (0 for a single frame)."""
     frames = messddt_frames(preds, gts, trimaps, plates, flow)
     return float(frames.mean()) if len(frames) else 0.0
 
 
-def _alphas(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _alphas(preds: Frames, gts: Frames) -> tuple[list[np.ndarray], list[np.ndarray]]:
     if len(preds) != len(gts) or not preds:
         raise InputError(f"{len(preds)} predicted frames but {len(gts)} ground-truth frames")
     p = [as_alpha(a, "prediction").astype(np.float32) for a in preds]
