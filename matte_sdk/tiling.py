@@ -257,16 +257,47 @@ def place(unknown: np.ndarray, tile: int, context: int, *, align: int = 1, min_s
     feather = feather_for(context)
     rows, cols = (_Axis(n, tile, context, feather, align, min_size) for n in (height, width))
     cells = _cells(unknown, rows, cols)
-    tiles = []
+    cores = []
     for y0, y1, x0, x1 in _regions(cells, (2 * context + feather) // (2 * align)):
         for by in rows.blocks(y0, y1):
             for bx in cols.blocks(x0, x1):
                 block = cells[by[0] : by[1], bx[0] : bx[1]]
                 ys, xs = np.nonzero(block.any(axis=1))[0], np.nonzero(block.any(axis=0))[0]
                 if ys.size:
-                    rows_span = rows.span(by[0] + int(ys[0]), by[0] + int(ys[-1]) + 1)
-                    tiles.append(Tile(rows_span, cols.span(bx[0] + int(xs[0]), bx[0] + int(xs[-1]) + 1)))
+                    cores.append(
+                        (by[0] + int(ys[0]), by[0] + int(ys[-1]) + 1, bx[0] + int(xs[0]), bx[0] + int(xs[-1]) + 1)
+                    )
+    tiles = [Tile(rows.span(y0, y1), cols.span(x0, x1)) for y0, y1, x0, x1 in _merged(cores, rows, cols)]
     return sorted(tiles, key=lambda t: t.shape)
+
+
+def _merged(cores: list[tuple[int, int, int, int]], rows: _Axis, cols: _Axis) -> list[tuple[int, int, int, int]]:
+    """``cores`` (y0, y1, x0, x1 in cells), with pairs whose common box fits in a tile and costs no more
+    pixels than the two apart merged into it (the shrunken pieces of a band crossing a block edge)."""
+
+    def area(core: tuple[int, int, int, int]) -> int:
+        (ys, ye), (xs, xe) = (
+            rows.box(rows.pixel(core[0]), rows.pixel(core[1])),
+            cols.box(cols.pixel(core[2]), cols.pixel(core[3])),
+        )
+        return (ye - ys) * (xe - xs)
+
+    cores = list(cores)
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(cores):
+            for j in range(i + 1, len(cores)):
+                b = cores[j]
+                union = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+                fits = rows.fits(union[0], union[1]) and cols.fits(union[2], union[3])
+                if fits and area(union) <= area(a) + area(b):
+                    cores[i], merged = union, True
+                    del cores[j]
+                    break
+            if merged:
+                break
+    return cores
 
 
 def _cells(unknown: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:

@@ -212,3 +212,47 @@ def test_unusable_tile_for_a_tensorrt_engine_is_refused_before_deserialising(mod
         InputError, match=r"m\.engine: tile 1 is too small for this model; the smallest tile it accepts is 48"
     ):
         Matter.load(engine, tile=1)
+
+
+def _thin_ring_plate() -> tuple[np.ndarray, np.ndarray]:
+    """make_plate's disc with a 3-px unknown ring for its edge: it crosses most tiles of the frame grid."""
+    plate, trimap = make_plate(400, 528, seed=6)
+    r = np.hypot(*(np.mgrid[0:400, 0:528] - np.array([200, 264])[:, None, None]))
+    trimap[:] = np.where(np.abs(r - 150) < 1.5, 0.5, np.where(r < 150, 1.0, 0.0))
+    return plate, trimap
+
+
+def test_a_thin_band_runs_tiles_along_it_only_with_the_same_alpha(models):
+    from matte_sdk.tiling import plan
+
+    plate, trimap = _thin_ring_plate()
+    whole = Matter.load(models["trimap"], device="cpu", tile=0).matte(plate, trimap)
+    tiled = Matter.load(models["trimap"], device="cpu", tile=64, batch=2).matte(plate, trimap)
+    # What the frame grid ran: every tile whose trusted region the ring crosses, 64×64 pixels each.
+    grid = [t for t in plan(400, 528, 64, 16, align=8) if (trimap[t.valid] == 0.5).any()]
+    assert len(grid) == 63 and tiled.tiles_run <= 40 and tiled.pixels_computed <= 0.6 * len(grid) * 64 * 64
+    assert tiled.tiles_skipped == len(plan(400, 528, 64, 16, align=8)) - len(grid)
+    assert whole.pixels_computed == 400 * 528 and whole.tiles_run == 1
+    np.testing.assert_allclose(tiled.alpha, whole.alpha, atol=1e-5)  # receptive field 3 ≤ context 16: exact
+
+
+def test_the_done_event_reports_tiles_and_pixels(models, tmp_path):
+    from conftest import write_exr
+
+    from matte_sdk.jobs import MatteJob, run_frame
+
+    plate, trimap = _thin_ring_plate()
+    job = MatteJob(
+        plate=str(write_exr(tmp_path / "plate.exr", plate, fmt="float")),
+        trimap=str(write_exr(tmp_path / "trimap.exr", trimap, fmt="float", channels=["Y"])),
+        output=str(tmp_path / "alpha.exr"),
+    )
+    matter = Matter.load(models["trimap"], device="cpu", tile=64)
+    event = run_frame(matter, job, None, lambda e: None)
+    matte = matter.matte(plate, trimap)
+    assert (event["tiles_run"], event["tiles_skipped"], event["pixels_computed"]) == (
+        matte.tiles_run,
+        matte.tiles_skipped,
+        matte.pixels_computed,
+    )
+    assert 0 < matte.pixels_computed < 400 * 528

@@ -5,7 +5,7 @@ import pytest
 
 from matte_sdk.contract import InputSpec, ModelSpec, OutputSpec, Part
 from matte_sdk.errors import InputError, ModelContractError
-from matte_sdk.tiling import TileAccumulator, feather_for, plan, smallest_tile, spans, tile_size
+from matte_sdk.tiling import TileAccumulator, feather_for, place, plan, smallest_tile, spans, tile_size
 
 
 @pytest.mark.parametrize(
@@ -110,3 +110,77 @@ def test_tile_size_refuses_what_cannot_tile(requested, error, message):
     with pytest.raises(error, match=message) as info:
         tile_size(spec, requested, "m.onnx")
     assert "\n" not in str(info.value)
+
+
+def _ring(h: int, w: int, radius: float, width: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.abs(np.hypot(yy - h / 2, xx - w / 2) - radius) < width / 2
+
+
+def _blobs(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    unknown = np.zeros((h, w), bool)
+    for y, x, r in zip(rng.integers(0, h, 12), rng.integers(0, w, 12), rng.integers(1, 40, 12), strict=True):
+        unknown[max(0, y - r) : y + r, max(0, x - r) : x + r] = True
+    return unknown
+
+
+@pytest.mark.parametrize(
+    "unknown, tile, context, align, min_size",
+    [
+        (_ring(400, 528, 150, 3), 64, 16, 8, 8),
+        (_ring(850, 1010, 300, 40), 768, 232, 96, 32),  # the default model's margins, a 768 tile
+        (_ring(2160, 3840, 700, 20), 1024, 232, 96, 32),  # ... its own 1024 tile on a 4K plate
+        (_blobs(300, 500, 1), 96, 16, 8, 8),
+        (_blobs(301, 499, 2), 128, 20, 1, 64),
+        (np.ones((300, 500), bool), 64, 16, 8, 8),
+        (np.ones((37, 45), bool), 256, 16, 8, 40),  # smaller than one tile and than the smallest size
+    ],
+)
+def test_placed_tiles_cover_the_band_on_the_grid_with_their_context(unknown, tile, context, align, min_size):
+    h, w = unknown.shape
+    total = np.zeros((h, w))
+    for t in place(unknown, tile, context, align=align, min_size=min_size):
+        assert t.y.start % align == 0 and t.x.start % align == 0  # on the stride grid of one pass
+        for s, length in ((t.y, h), (t.x, w)):
+            n = s.stop - s.start
+            assert min(min_size, length) <= n <= tile
+            assert n % align == 0 or s.stop == length or n == tile  # whole grid steps unless cut off
+            assert s.valid_start - s.start >= (context if s.start else 0)  # what is trusted saw no padding
+            assert s.stop - s.valid_stop >= (context if s.stop < length else 0)
+            assert (s.weight[: s.valid_start - s.start] == 0).all() and (s.weight[s.valid_stop - s.start :] == 0).all()
+        total[t.box] += t.weight
+    assert (total[unknown] > 0).all()
+
+
+def test_placed_tiles_over_a_whole_unknown_frame_blend_to_one():
+    # Neighbouring cores blend over the same feather band with sin² and cos²: weights sum to one everywhere.
+    total = np.zeros((300, 500))
+    tiles = place(np.ones((300, 500), bool), 64, 16, align=8)
+    for t in tiles:
+        total[t.box] += t.weight
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+    shapes = [t.shape for t in tiles]
+    assert shapes.count((64, 64)) > len(tiles) / 2 and shapes == sorted(shapes)  # same shapes batch together
+
+
+def test_nothing_unknown_runs_nothing_and_tile_zero_is_the_whole_frame():
+    assert place(np.zeros((100, 120), bool), 64, 16, align=8) == []
+    unknown = np.zeros((100, 120), bool)
+    unknown[50, 60] = True
+    (whole,) = place(unknown, 0, 16, align=8)
+    assert whole.box == (slice(0, 100), slice(0, 120)) and (whole.weight == 1).all()
+
+
+def test_a_thin_band_costs_tiles_along_its_length_only():
+    # A 3-px ring touching most tiles of the frame grid: the old placement ran every frame-grid tile whose
+    # trusted region the ring crosses; tiles over the band compute a fraction of those pixels.
+    unknown = _ring(400, 528, 150, 3)
+    grid = [t for t in plan(400, 528, 64, 16, align=8) if unknown[t.valid].any()]
+    placed = place(unknown, 64, 16, align=8)
+    area = sum(t.shape[0] * t.shape[1] for t in placed)
+    assert area < 0.6 * sum(t.shape[0] * t.shape[1] for t in grid) and len(placed) < len(grid)
+    # and a compact blob is one tile wherever it lies, not the four frame-grid tiles around a corner
+    blob = np.zeros((400, 528), bool)
+    blob[100:110, 130:140] = True
+    assert len(place(blob, 64, 16, align=8)) == 1
