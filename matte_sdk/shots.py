@@ -76,6 +76,38 @@ def fill_trimaps(
     return out
 
 
+class ShotMatter:
+    """Mattes frames in order as shots: resets at cuts and, with ``temporal``, steadies frames that have a
+    trimap. The frame-by-frame core of :func:`matte_shots`, for callers that read frames one at a time."""
+
+    def __init__(self, matter: Matter, *, temporal: bool = True, cut_detection: bool = True) -> None:
+        self.matter = matter
+        self._detector = CutDetector() if cut_detection else None
+        self._steady = TemporalFilter() if temporal else None
+        self._fresh = True
+
+    def restart(self) -> None:
+        """Treat the next frame as a shot's first (after a frame that was skipped or failed)."""
+        self._fresh = True
+
+    def matte(
+        self, image: Any, trimap: Any = None, background: Any = None, *, cut: bool | None = None, **options: Any
+    ) -> Matte:
+        """:meth:`Matter.matte` of the next frame; ``cut``: whether it starts a shot (None: detect it, or
+        only the first frame without cut detection)."""
+        plate = pixels(image)
+        detected = self._detector.is_cut(plate) if self._detector else False
+        if self._fresh or (detected if cut is None else cut):
+            self.matter.reset()
+            if self._steady:
+                self._steady.reset()
+        self._fresh = False
+        matte = self.matter.matte(image, trimap, background, **options)
+        if self._steady and trimap is not None:
+            matte = dataclasses.replace(matte, alpha=self._steady(matte.alpha, _normalised(trimap), grey8(plate)))
+        return matte
+
+
 def matte_shots(
     matter: Matter,
     frames: Sequence[Any],
@@ -94,27 +126,13 @@ def matte_shots(
     bgs: Sequence[Any] = [None] * n if backgrounds is None else backgrounds
     if len(tris) != n or len(bgs) != n:
         raise InputError(f"{n} frames but {len(tris)} trimap entries and {len(bgs)} backgrounds")
-    flow = Flow()
-    propagating = any(t is None for t in tris) and any(t is not None for t in tris)
-    starts = set(shot_starts(frames, cut_detection)) if propagating else None
-    if propagating:
-        tris = fill_trimaps(frames, tris, sorted(starts or ()), flow=flow, written=written)
-    detector = CutDetector() if cut_detection else None
-    steady = TemporalFilter(flow) if temporal else None
+    starts: set[int] | None = None
+    if any(t is None for t in tris) and any(t is not None for t in tris):
+        starts = set(shot_starts(frames, cut_detection))
+        tris = fill_trimaps(frames, tris, sorted(starts), written=written)
+    runner = ShotMatter(matter, temporal=temporal, cut_detection=cut_detection and starts is None)
     for i in range(n):
-        plate = pixels(frames[i])
-        if starts is not None:
-            cut = i in starts
-        else:
-            cut = detector.is_cut(plate) if detector else i == 0
-        if cut:
-            matter.reset()
-            if steady:
-                steady.reset()
-        matte = matter.matte(frames[i], tris[i], bgs[i], **matte_options)
-        if steady and tris[i] is not None:
-            matte = dataclasses.replace(matte, alpha=steady(matte.alpha, _normalised(tris[i]), grey8(plate)))
-        yield matte
+        yield runner.matte(frames[i], tris[i], bgs[i], cut=None if starts is None else i in starts, **matte_options)
 
 
 class _Slice(Sequence):
