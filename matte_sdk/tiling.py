@@ -257,31 +257,42 @@ def place(unknown: np.ndarray, tile: int, context: int, *, align: int = 1, min_s
     feather = feather_for(context)
     rows, cols = (_Axis(n, tile, context, feather, align, min_size) for n in (height, width))
     cells = _cells(unknown, rows, cols)
-    cores = []
-    for y0, y1, x0, x1 in _regions(cells, (2 * context + feather) // (2 * align)):
-        for by in rows.blocks(y0, y1):
-            for bx in cols.blocks(x0, x1):
-                block = cells[by[0] : by[1], bx[0] : bx[1]]
-                ys, xs = np.nonzero(block.any(axis=1))[0], np.nonzero(block.any(axis=0))[0]
-                if ys.size:
-                    cores.append(
-                        (by[0] + int(ys[0]), by[0] + int(ys[-1]) + 1, bx[0] + int(xs[0]), bx[0] + int(xs[-1]) + 1)
-                    )
+    cores: list[_Core] = []
+    for region in _regions(cells, (2 * context + feather) // (2 * align)):
+        cores += _cores(cells, region, rows, cols)
     tiles = [Tile(rows.span(y0, y1), cols.span(x0, x1)) for y0, y1, x0, x1 in _merged(cores, rows, cols)]
     return sorted(tiles, key=lambda t: t.shape)
 
 
-def _merged(cores: list[tuple[int, int, int, int]], rows: _Axis, cols: _Axis) -> list[tuple[int, int, int, int]]:
-    """``cores`` (y0, y1, x0, x1 in cells), with pairs whose common box fits in a tile and costs no more
-    pixels than the two apart merged into it (the shrunken pieces of a band crossing a block edge)."""
+#: A core: cells ``[y0, y1) × [x0, x1)``.
+_Core = tuple[int, int, int, int]
 
-    def area(core: tuple[int, int, int, int]) -> int:
-        (ys, ye), (xs, xe) = (
-            rows.box(rows.pixel(core[0]), rows.pixel(core[1])),
-            cols.box(cols.pixel(core[2]), cols.pixel(core[3])),
-        )
-        return (ye - ys) * (xe - xs)
 
+def _area(core: _Core, rows: _Axis, cols: _Axis) -> int:
+    """Pixels the box of ``core`` reads."""
+    (y0, y1), (x0, x1) = (
+        rows.box(rows.pixel(core[0]), rows.pixel(core[1])),
+        cols.box(cols.pixel(core[2]), cols.pixel(core[3])),
+    )
+    return (y1 - y0) * (x1 - x0)
+
+
+def _cores(cells: np.ndarray, region: _Core, rows: _Axis, cols: _Axis) -> list[_Core]:
+    """The ``region``'s blocks, each shrunk to its unknown cells; blocks with none are left out."""
+    y0, y1, x0, x1 = region
+    out = []
+    for by in rows.blocks(y0, y1):
+        for bx in cols.blocks(x0, x1):
+            block = cells[by[0] : by[1], bx[0] : bx[1]]
+            ys, xs = np.nonzero(block.any(axis=1))[0], np.nonzero(block.any(axis=0))[0]
+            if ys.size:
+                out.append((by[0] + int(ys[0]), by[0] + int(ys[-1]) + 1, bx[0] + int(xs[0]), bx[0] + int(xs[-1]) + 1))
+    return out
+
+
+def _merged(cores: list[_Core], rows: _Axis, cols: _Axis) -> list[_Core]:
+    """``cores``, with pairs whose common box fits in a tile and reads no more pixels than the two apart
+    merged into it (the shrunken pieces of a band crossing a block edge)."""
     cores = list(cores)
     merged = True
     while merged:
@@ -291,7 +302,7 @@ def _merged(cores: list[tuple[int, int, int, int]], rows: _Axis, cols: _Axis) ->
                 b = cores[j]
                 union = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
                 fits = rows.fits(union[0], union[1]) and cols.fits(union[2], union[3])
-                if fits and area(union) <= area(a) + area(b):
+                if fits and _area(union, rows, cols) <= _area(a, rows, cols) + _area(b, rows, cols):
                     cores[i], merged = union, True
                     del cores[j]
                     break
@@ -307,7 +318,7 @@ def _cells(unknown: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
     return np.asarray(grid.reshape(rows.cells, rows.align, cols.cells, cols.align).any(axis=(1, 3)))
 
 
-def _regions(cells: np.ndarray, reach: int) -> list[tuple[int, int, int, int]]:
+def _regions(cells: np.ndarray, reach: int) -> list[_Core]:
     """Boxes (y0, y1, x0, x1) of the set cells: 8-connected groups, joined across gaps of up to ``2 * reach``
     cells, then merged until no two boxes overlap."""
     grown = cv2.dilate(cells.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) if reach else cells
