@@ -116,23 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.locked:
         groups["locked-off"] = [c for c in named if c[0].startswith("locked")]
     for group, members in groups.items():
-        rows: dict[str, dict[str, float]] = {}
+        results: dict[str, list[dict[str, float]]] = {}
         kept: dict[bool, list[np.ndarray]] = {}  # the cut clip's alphas with painted trimaps, by mode
-        for trimaps_label, every in (
-            ("painted every frame", None),
-            ("keyframes every 10", 10),
-            ("keyframes every 20", 20),
-        ):
-            for mode_label, mode in (("per frame", False), ("temporal", True)):
-                per_clip = []
-                for name, clip in members:
+        for name, clip in members:  # both modes of a clip back to back, so that their timings see the same load
+            for trimaps_label, every in (
+                ("painted every frame", None),
+                ("keyframes every 10", 10),
+                ("keyframes every 20", 20),
+            ):
+                for mode_label, mode in (("per frame", False), ("temporal", True)):
                     alphas, seconds = run(matter, clip, every, mode)
-                    per_clip.append({**scores(clip, alphas), "s/frame": seconds})
+                    results.setdefault(f"{trimaps_label}, {mode_label}", []).append(
+                        {**scores(clip, alphas), "s/frame": seconds}
+                    )
                     if name == f"clip {CUT_CLIP}" and every is None:
                         kept[mode] = alphas
-                rows[f"{trimaps_label}, {mode_label}"] = {
-                    k: float(np.mean([r[k] for r in per_clip])) for k in per_clip[0]
-                }
+        rows = {label: {k: float(np.mean([r[k] for r in runs])) for k in runs[0]} for label, runs in results.items()}
         print(f"\n{group}: {', '.join(n for n, _ in members)} ({args.frames} frames of {args.size}²)")
         print(table(rows))
         _bars(rows)
