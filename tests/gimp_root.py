@@ -124,9 +124,14 @@ def ensure_root() -> Path:
 @contextlib.contextmanager
 def mounted(root: Path, folders: Sequence[Path]) -> Iterator[None]:
     """``/proc``, the host's ``/dev/shm`` and ``folders`` (at their own paths) mounted in ``root``; all
-    unmounted afterwards, and the mount points made for ``folders`` removed, even on failure."""
+    unmounted afterwards, and the mount points made for ``folders`` removed, even on failure. One session
+    at a time; mounts that a killed session left are removed first."""
     done: list[Path] = []
     made: list[Path] = []
+    lock = _lock()
+    lock.__enter__()
+    for point in mounts_under(root):  # left by a session that was killed before its finally ran
+        _unmount(point)
     try:
         for source in ["proc", "/dev/shm", *map(str, folders)]:
             point = root / ("proc" if source == "proc" else source.lstrip("/"))
@@ -146,6 +151,7 @@ def mounted(root: Path, folders: Sequence[Path]) -> Iterator[None]:
             for p in made:  # deepest first
                 with contextlib.suppress(OSError):
                     p.rmdir()
+        lock.__exit__(None, None, None)
 
 
 def worker_command() -> str:

@@ -104,13 +104,16 @@ def session(tmp_path_factory, models) -> dict:
     stale = Path("/dev/shm") / f"matte-sdk-gimp-{dead.pid}"  # as a cancelled (killed) plug-in leaves it
     stale.mkdir(exist_ok=True)
     (stale / "matte-sdk-x.f32").write_bytes(bytes(64))
+    stale_socket = Path("/dev/shm") / f"matte-sdk-gimp-keeper-{dead.pid}-0123456789ab.sock"  # a killed keeper's
+    stale_socket.touch()
     with gimp_root.mounted(root, [tmp_path_factory.getbasetemp()]):
         proc = gimp_root.run_gimp(root, code, env)
     assert gimp_root.mounts_under(root) == [], "the session left mounts behind"
     assert proc.returncode == 0 and (out / "result.json").is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return {
-        "stale_frames_left": stale.exists(),
-        "frame_folders_left": [p.name for p in Path("/dev/shm").glob("matte-sdk-gimp-*")],
+        "stale_frames_left": stale.exists() or stale_socket.exists(),
+        "frame_folders_left": [p.name for p in Path("/dev/shm").glob("matte-sdk-gimp-[0-9]*")],
+        "keepers_left": [p.name for p in Path("/dev/shm").glob("matte-sdk-gimp-keeper-*")],
         "work": work,
         "out": out,
         "profile": profile,
@@ -143,6 +146,14 @@ def test_hosts_install_puts_an_executable_plugin_where_gimp_finds_it(session):
     assert recorded == [os.path.abspath(sys.executable), "-m", "matte_sdk", "worker"]
     result = session["result"]
     assert result["registered"] and result["menu_paths"] == ["<Image>/Filters/Matte SDK"]
+
+
+def test_one_worker_serves_every_run_of_the_gimp_session(session):
+    """Each call is a new plug-in process; the session's keeper started one worker on the first and kept it."""
+    started = [line for line in session["log"].splitlines() if "keeper: worker pid" in line]
+    assert len(started) == 1, session["log"][-3000:]
+    assert session["log"].count("worker: loaded 'test trimap model'") == 1  # its engine stayed loaded too
+    assert session["keepers_left"] == []  # the keeper and its socket went when GIMP quit
 
 
 def test_shared_frames_are_removed_also_those_of_killed_runs(session):

@@ -3,8 +3,10 @@
 clean plate into a layer mask with soft edges, and optionally a decontaminated "foreground" layer.
 
 GIMP runs this file with the system's Python, which cannot import the SDK: pixels go to ``matte-sdk
-worker`` through shared memory (the vendored ``client.py``). The worker command is ``$MATTE_SDK_WORKER``,
-else the one recorded at install time (``worker.json``), else ``matte-sdk`` on PATH.
+worker`` through shared memory (the vendored ``client.py``). GIMP starts a plug-in process per call, so
+the worker is kept between calls by the session's keeper (``keeper.py``, see ``worker_link.py``). The
+worker command is ``$MATTE_SDK_WORKER``, else the one recorded at install time (``worker.json``), else
+``matte-sdk`` on PATH.
 
 Batch use (``gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b ...``)::
 
@@ -20,11 +22,8 @@ Batch use (``gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b ...``)::
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sys
 import traceback
-from pathlib import Path
 
 import gi
 
@@ -33,6 +32,7 @@ gi.require_version("GimpUi", "3.0")
 import client  # noqa: E402
 import pixels  # noqa: E402
 import trimaps  # noqa: E402
+import worker_link  # noqa: E402
 from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 PROCEDURE = "plug-in-matte-sdk-pull-matte"
@@ -41,16 +41,6 @@ RW = GObject.ParamFlags.READWRITE
 
 class UserError(Exception):
     """Something the artist can fix; shown as one GIMP message."""
-
-
-def worker_command() -> list[str]:
-    """``$MATTE_SDK_WORKER``, else the command recorded at install time if its program exists, else PATH's."""
-    recorded = Path(__file__).with_name("worker.json")
-    if not os.environ.get(client.COMMAND_VARIABLE) and recorded.is_file():
-        command = json.loads(recorded.read_text(encoding="utf-8"))["command"]
-        if Path(command[0]).is_file():
-            return command
-    return client.default_command()
 
 
 def _choice(*options: tuple[str, str, str]) -> Gimp.Choice:
@@ -136,18 +126,18 @@ def pull(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig) -> No
             outputs = {"alpha": frames.enter_context(client.SharedFrame(width, height, 1, directory=folder))}
             if config.get_property("foreground"):
                 outputs["foreground"] = frames.enter_context(client.SharedFrame(width, height, 4, directory=folder))
-            with client.WorkerClient(worker_command(), on_log=lambda line: print(f"matte-sdk worker: {line}")) as w:
-                try:
-                    w.matte(
-                        plate,
-                        outputs=outputs,
-                        model=model_path,
-                        device=config.get_property("device"),
-                        on_progress=lambda event: Gimp.progress_update(float(event.get("progress", 0.0))),
-                        **fields,
-                    )
-                except client.WorkerError as exc:
-                    raise UserError(_named(names, str(exc))) from None
+            request = {name: frame.descriptor() for name, frame in fields.items()}
+            request["plate"] = plate.descriptor()
+            request["outputs"] = {name: frame.descriptor() for name, frame in outputs.items()}
+            request["device"] = config.get_property("device")
+            if model_path is not None:
+                request["model"] = model_path
+            try:
+                worker_link.request(
+                    "matte", request, lambda event: Gimp.progress_update(float(event.get("progress", 0.0)))
+                )
+            except client.WorkerError as exc:
+                raise UserError(_named(names, str(exc))) from None
             _write(image, layer, outputs)
     finally:
         Gimp.progress_end()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -18,6 +19,7 @@ gi.require_version("Gegl", "0.4")
 gi.require_version("Gimp", "3.0")
 from client import SharedFrame, shared_memory_dirs  # noqa: E402
 from gi.repository import Gegl, Gimp  # noqa: E402
+from worker_link import alive  # noqa: E402
 
 #: Linear-light RGBA and grey, straight alpha; babl's unnamed space is linear sRGB (Rec.709 primaries).
 RGBA, GREY = "RGBA float", "Y float"
@@ -28,32 +30,29 @@ COLORSPACE = "lin_rec709_scene"
 
 #: x, y (image coordinates), width, height.
 Area = tuple[int, int, int, int]
-#: Shared frames live in ``<shared memory>/matte-sdk-gimp-<pid of the plug-in process>/``.
-_FOLDER_PREFIX = "matte-sdk-gimp-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
+#: Shared frames live in ``<shared memory>/matte-sdk-gimp-<pid of the plug-in process>/``; the keeper's
+#: socket is ``matte-sdk-gimp-keeper-<GIMP pid>-<digest>.sock`` beside them.
+_LEFT_BEHIND = re.compile(r"matte-sdk-gimp-(?:keeper-)?(\d+)(?:-\w+\.sock)?")
 
 
 @contextlib.contextmanager
 def frame_folder() -> Iterator[str]:
     """This process's folder for shared frames, removed afterwards.
 
-    GIMP kills a plug-in when the artist presses Cancel, so nothing deletes that run's frames then: the
-    folders of plug-in processes that are gone are removed here first."""
+    GIMP kills a plug-in when the artist presses Cancel, so nothing deletes that run's frames then: frame
+    folders of plug-in processes that are gone, and sockets of keepers whose GIMP is gone, are removed
+    here first."""
     base = shared_memory_dirs()[0]
     for entry in os.listdir(base):
-        pid = entry[len(_FOLDER_PREFIX) :]
-        if entry.startswith(_FOLDER_PREFIX) and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
-    folder = os.path.join(base, f"{_FOLDER_PREFIX}{os.getpid()}")
+        m = _LEFT_BEHIND.fullmatch(entry)
+        if m and not alive(int(m.group(1))):
+            path = os.path.join(base, entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+    folder = os.path.join(base, f"matte-sdk-gimp-{os.getpid()}")
     os.makedirs(folder, exist_ok=True)
     try:
         yield folder
