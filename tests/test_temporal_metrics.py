@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import write_exr
 
 from matte_sdk.errors import InputError
-from matte_sdk.evaluation import temporal
+from matte_sdk.evaluation import pairing, scoring, temporal
 from matte_sdk.flow import ABSOLUTE, RELATIVE, Flow, grey8
 
 H, W, T = 12, 14, 4
@@ -121,3 +122,34 @@ def test_mismatched_sequences_are_errors(fixture):
         temporal.messddt(preds, gts, trimaps, plates[:2])
     with pytest.raises(InputError, match="differ in size"):
         temporal.dtssd(preds, [gts[0][:5]] + gts[1:])
+
+
+def _write_sequence(tmp_path, fixture):
+    """The fixture as float EXR frame sequences 1001–1004: pred, gt, trimap, plate."""
+    preds, gts, trimaps, plates = fixture
+    for k in range(T):
+        for name, frames in (("pred", preds), ("gt", gts), ("trimap", trimaps), ("plate", plates)):
+            (tmp_path / name).mkdir(exist_ok=True)
+            write_exr(tmp_path / name / f"{name}.{1001 + k}.exr", frames[k], fmt="float")
+    return {name: str(tmp_path / name / f"{name}.####.exr") for name in ("pred", "gt", "trimap", "plate")}
+
+
+def test_sequence_scores_of_frame_patterns(tmp_path, fixture):
+    preds, gts, trimaps, plates = fixture
+    args = _write_sequence(tmp_path, fixture)
+    predictions = {"--pred": pairing.find_images(args["pred"])}
+    counterparts = {f"--{k}": pairing.find_images(args[k]) for k in ("gt", "trimap", "plate")}
+    entries = pairing.pair(predictions, counterparts)
+    results = scoring.score(predictions, entries)
+    (scores,) = temporal.sequence_scores(results, entries)
+    assert scores["dtssd"] == pytest.approx(temporal.dtssd(preds, gts), rel=1e-6)
+    assert scores["messddt"] == pytest.approx(temporal.messddt(preds, gts, trimaps, plates), rel=1e-6)
+    assert "MESSDdt" in temporal.format_sequence(results, [scores])
+    del counterparts["--plate"]
+    entries = pairing.pair(predictions, counterparts)
+    (scores,) = temporal.sequence_scores(scoring.score(predictions, entries), entries)
+    assert scores["messddt"] is None
+    one = {"--pred": pairing.find_images(str(tmp_path / "pred" / "pred.1001.exr"))}
+    still = {k: pairing.find_images(str(tmp_path / k[2:] / f"{k[2:]}.1001.exr")) for k in ("--gt", "--trimap")}
+    entries = pairing.pair(one, still)
+    assert temporal.sequence_scores(scoring.score(one, entries), entries) is None  # a still is no sequence

@@ -11,7 +11,9 @@
 The flow is :mod:`matte_sdk.flow`'s: OpenCV DIS (``medium``) on the plates' grey versions, reliable where
 it passes the forward-backward check. MESSDdt values depend on the flow: compare them only between results
 scored with the same flow (the same matte-sdk version), never with numbers printed by other tools.
-Alphas and trimaps are read as :mod:`.metrics` reads them (8-bit /255, float as is).
+Alphas and trimaps are read as :mod:`.metrics` reads them (8-bit /255, float as is). ``matte-sdk eval``
+adds both to its report when every ``--pred`` is a frame pattern (:func:`sequence_scores`); frames are
+taken in frame order, so a gap in the numbering counts as consecutive frames.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..flow import Flow, consistent, grey8, warp
+from ..imageio import read_image
 from .metrics import as_alpha, unknown_mask
+from .pairing import Entry
+from .scoring import MethodResult, read_alpha, read_trimap
 
 Frames = Sequence[np.ndarray]  #: one H×W (or H×W×3 for plates) array per frame
 
@@ -77,3 +82,35 @@ def _alphas(preds: Frames, gts: Frames) -> tuple[list[np.ndarray], list[np.ndarr
     if any(a.shape != p[0].shape for a in p + g):
         raise InputError("frames differ in size")
     return p, g
+
+
+def sequence_scores(results: Sequence[MethodResult], entries: Sequence[Entry]) -> list[dict[str, float | None]] | None:
+    """``{"dtssd", "messddt"}`` of each prediction source when the images are one sequence's frames (every
+    prediction is a frame pattern, two or more frames, in frame order); MESSDdt needs the plates
+    (``--plate``; else None). None when the images are not a sequence."""
+    if len(entries) < 2 or any(r.source.frames is None for r in results):
+        return None
+    gts = [read_alpha(e.files["--gt"]) for e in entries]
+    trimaps = [read_trimap(e.files["--trimap"]) for e in entries]
+    plates = [read_image(e.files["--plate"]).pixels for e in entries] if "--plate" in entries[0].files else None
+    out: list[dict[str, float | None]] = []
+    for result in results:
+        preds = [read_alpha(e.files[result.role]) for e in entries]
+        out.append(
+            {
+                "dtssd": dtssd(preds, gts),
+                "messddt": None if plates is None else messddt(preds, gts, trimaps, plates),
+            }
+        )
+    return out
+
+
+def format_sequence(results: Sequence[MethodResult], scores: list[dict[str, float | None]]) -> str:
+    """Lines for the ``eval`` table: each source's dtSSD and MESSDdt, and which flow MESSDdt used."""
+    lines = []
+    for result, s in zip(results, scores, strict=True):
+        name = f"{result.name}: " if len(results) > 1 else ""
+        messddt_text = "n/a (needs --plate)" if s["messddt"] is None else f"{s['messddt']:.4f}"
+        lines.append(f"{name}temporal over {len(result.scores)} frames: dtSSD {s['dtssd']:.4f}, MESSDdt {messddt_text}")
+    lines.append("(MESSDdt with OpenCV DIS flow, medium: comparable only with values scored with the same flow)")
+    return "\n".join(lines)
