@@ -9,7 +9,9 @@ against the unknown band's area, the stages of an end-to-end frame, and the rate
 2. Tiled against whole frame on 4K and 8K plates (a wavy-edged object with a 40-px unknown band around its
    edge, as a real trimap has): seconds, peak RSS, tiles run, pixels the model computed, GMAC and GMAC/s
    against the peak, and max and mean |Δα| between the two over the unknown band. Each configuration runs
-   in a fresh process so its peak RSS is its own; a whole-frame run that dies (out of memory) is reported.
+   in a fresh process so its peak RSS is its own; a whole-frame run that dies (out of memory) is reported,
+   and one is not started when the memory it needs (the previous size's whole-frame RSS scaled by pixels)
+   exceeds what the machine has available, so a shared machine's other processes are not pushed out.
 3. Time against the unknown band's area on the same 4K plate, tiled: each area as thin bands (12-px
    wavy rings spread over the frame) and as one compact blob, and the whole frame unknown.
 4. The end-to-end 4K frame of ``benchmarks/foreground.py`` (read, colour, model, foreground, write).
@@ -141,6 +143,15 @@ def _seconds(run) -> float:
     return time.perf_counter() - start
 
 
+def _available_mib() -> float:
+    """MemAvailable from /proc/meminfo (infinite where there is none)."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return float("inf")
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("MemAvailable:")), float("inf"))
+
+
 def _child(args: argparse.Namespace, *extra: str, env: dict | None = None) -> tuple[int, list[str], str]:
     cmd = [sys.executable, __file__, "--batch", str(args.batch), "--device", args.device, "--tile", str(args.tile)]
     cmd += ["--model", args.model] if args.model else []
@@ -188,11 +199,16 @@ def main() -> None:
 
     head = f"{'Mpx run':>8} {'GMAC':>8} {'s':>8} {'GMAC/s':>7} {'peak':>6}"
     print(f"\n{'plate':<6} {'mode':<12} {'tiles':>6} {'skipped':>8} {head} {'RSS MiB':>8} {'max |Δα|':>9} {'mean':>9}")
+    whole_mib_per_px = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             alphas = {}
             for mode, tile in ((f"tiled {args.tile}", args.tile), ("whole frame", 0)):
                 out = str(Path(tmp) / f"{size}-{tile}.npy")
+                need, have = whole_mib_per_px * SIZES[size][0] * SIZES[size][1], _available_mib()
+                if tile == 0 and need + 4096 > have:  # leave the others 4 GiB
+                    print(f"{size:<6} {mode:<12} not run: needs about {need:.0f} MiB, {have:.0f} MiB available")
+                    continue
                 code, lines, err = _child(args, "compare", size, str(tile), out)
                 if code != 0:
                     reason = "killed (out of memory?)" if code < 0 else (err.splitlines() or ["?"])[-1]
@@ -200,6 +216,8 @@ def main() -> None:
                     continue
                 r = json.loads(lines[-1])
                 alphas[tile] = np.load(out)
+                if tile == 0:
+                    whole_mib_per_px = r["peak_rss_mib"] / (SIZES[size][0] * SIZES[size][1])
                 delta = ""
                 if len(alphas) == 2:
                     unknown = plate_and_trimap(*SIZES[size])[1] == 0.5
