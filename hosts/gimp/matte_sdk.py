@@ -139,6 +139,8 @@ def pull(image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig) -> No
             except client.WorkerError as exc:
                 raise UserError(_named(names, str(exc))) from None
             _write(image, layer, outputs)
+    except OSError as exc:  # shared memory full, the keeper's socket gone …
+        raise UserError(f"{exc.filename or 'the worker link'}: {exc.strerror or exc}") from None
     finally:
         Gimp.progress_end()
         image.undo_group_end()
