@@ -11,7 +11,7 @@ exactly what per-frame matting gives.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +76,30 @@ def fill_trimaps(
     return out
 
 
+def keyframe_trimaps(
+    frames: Sequence[int],
+    plate: Callable[[int], Any],
+    trimap: Callable[[int], Any],
+    painted: Collection[int],
+    *,
+    cut_detection: bool = True,
+    written: TrimapSink | None = None,
+) -> dict[int, np.ndarray]:
+    """Propagated trimaps, by frame number, of the ``frames`` not in ``painted``, for readers of numbered
+    files (:mod:`matte_sdk.jobs`): ``plate(frame)`` and ``trimap(frame)`` read one frame (``trimap`` only for
+    painted frames). Plates are read twice when the shot has cuts to find; nothing is kept but trimaps."""
+    frames = list(frames)
+    plates = _Frames(frames, plate)
+    given = [trimap(f) if f in painted else None for f in frames]
+    tris = fill_trimaps(
+        plates,
+        given,
+        shot_starts(plates, cut_detection),
+        written=None if written is None else lambda i, t: written(frames[i], t),
+    )
+    return {f: t for f, t, g in zip(frames, tris, given, strict=True) if g is None and t is not None}
+
+
 class ShotMatter:
     """Mattes frames in order as shots: resets at cuts and, with ``temporal``, steadies frames that have a
     trimap. The frame-by-frame core of :func:`matte_shots`, for callers that read frames one at a time."""
@@ -133,6 +157,19 @@ def matte_shots(
     runner = ShotMatter(matter, temporal=temporal, cut_detection=cut_detection and starts is None)
     for i in range(n):
         yield runner.matte(frames[i], tris[i], bgs[i], cut=None if starts is None else i in starts, **matte_options)
+
+
+class _Frames(Sequence):
+    """Numbered frames read on demand by ``read(frame)``."""
+
+    def __init__(self, frames: list[int], read: Callable[[int], Any]) -> None:
+        self.frames, self.read = frames, read
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i):
+        return pixels(self.read(self.frames[i]))
 
 
 class _Slice(Sequence):

@@ -151,3 +151,20 @@ def test_sequence_propagates_keyframes_and_resets_recurrent_models_at_cuts(clip,
     np.testing.assert_array_equal(seq[5], fresh.matte(clip.plates[5]).alpha)
     with pytest.raises(InputError, match="10 frames but 3 trimap entries"):
         list(shots.matte_shots(matter, clip.plates, clip.trimaps[:3]))
+
+
+def test_keyframe_trimaps_of_numbered_frames(clip):
+    numbers = list(range(1001, 1011))
+    painted = {1001, 1006}
+
+    def plate(frame: int) -> np.ndarray:
+        return clip.plates[frame - 1001]
+
+    written: dict[int, np.ndarray] = {}
+    out = shots.keyframe_trimaps(numbers, plate, lambda f: clip.trimaps[f - 1001], painted, written=written.__setitem__)
+    assert sorted(out) == sorted(written) == [f for f in numbers if f not in painted]
+    given = [clip.trimaps[i] if 1001 + i in painted else None for i in range(10)]
+    expected = shots.fill_trimaps(clip.plates, given, [0, 5])
+    for f, tri in out.items():
+        np.testing.assert_array_equal(tri, expected[f - 1001])
+    assert shots.keyframe_trimaps(numbers, plate, lambda f: clip.trimaps[f - 1001], set(numbers)) == {}
