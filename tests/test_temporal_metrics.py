@@ -153,3 +153,16 @@ def test_sequence_scores_of_frame_patterns(tmp_path, fixture):
     still = {k: pairing.find_images(str(tmp_path / k[2:] / f"{k[2:]}.1001.exr")) for k in ("--gt", "--trimap")}
     entries = pairing.pair(one, still)
     assert temporal.sequence_scores(scoring.score(one, entries), entries) is None  # a still is no sequence
+
+
+def test_gapped_frames_are_no_sequence_and_json_gets_the_scores(tmp_path, fixture):
+    args = _write_sequence(tmp_path, fixture)
+    (tmp_path / "pred" / "pred.1003.exr").rename(tmp_path / "pred" / "pred.1009.exr")
+    predictions = {"--pred": pairing.find_images(args["pred"])}
+    stills = {k: pairing.find_images(str(tmp_path / k[2:] / f"{k[2:]}.1001.exr")) for k in ("--gt", "--trimap")}
+    entries = pairing.pair(predictions, stills)
+    assert temporal.sequence_scores(scoring.score(predictions, entries), entries) is None
+    doc = temporal.with_sequence({"methods": [{"mean": 1}, {"mean": 2}]}, [{"dtssd": 1.0}, {"dtssd": 2.0}])
+    assert [m["temporal"]["dtssd"] for m in doc["methods"]] == [1.0, 2.0]
+    assert temporal.with_sequence({"mean": 1}, [{"dtssd": 3.0}])["temporal"] == {"dtssd": 3.0}
+    assert temporal.with_sequence({"mean": 1}, None) == {"mean": 1}

@@ -12,8 +12,8 @@ The flow is :mod:`matte_sdk.flow`'s: OpenCV DIS (``medium``) on the plates' grey
 it passes the forward-backward check. MESSDdt values depend on the flow: compare them only between results
 scored with the same flow (the same matte-sdk version), never with numbers printed by other tools.
 Alphas and trimaps are read as :mod:`.metrics` reads them (8-bit /255, float as is). ``matte-sdk eval``
-adds both to its report when every ``--pred`` is a frame pattern (:func:`sequence_scores`); frames are
-taken in frame order, so a gap in the numbering counts as consecutive frames.
+adds both to its report when every ``--pred`` is a frame pattern of consecutive frames, two or more
+(:func:`sequence_scores`).
 """
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ def _alphas(preds: Frames, gts: Frames) -> tuple[list[np.ndarray], list[np.ndarr
 
 def sequence_scores(results: Sequence[MethodResult], entries: Sequence[Entry]) -> list[dict[str, float | None]] | None:
     """``{"dtssd", "messddt"}`` of each prediction source when the images are one sequence's frames (every
-    prediction is a frame pattern, two or more frames, in frame order); MESSDdt needs the plates
-    (``--plate``; else None). None when the images are not a sequence."""
-    if len(entries) < 2 or any(r.source.frames is None for r in results):
+    prediction is a frame pattern, the frames consecutive, two or more); MESSDdt needs the plates
+    (``--plate``; else None). None when the images are not such a sequence."""
+    if len(entries) < 2 or not all(_consecutive(r, entries) for r in results):
         return None
     gts = [read_alpha(e.files["--gt"]) for e in entries]
     trimaps = [read_trimap(e.files["--trimap"]) for e in entries]
@@ -103,6 +103,23 @@ def sequence_scores(results: Sequence[MethodResult], entries: Sequence[Entry]) -
             }
         )
     return out
+
+
+def with_sequence(document: dict, scores: list[dict[str, float | None]] | None) -> dict:
+    """The ``eval --json`` document with each method's ``"temporal"`` scores added (when there are any)."""
+    if scores is not None:
+        methods = document.get("methods", [document])
+        for method, s in zip(methods, scores, strict=True):
+            method["temporal"] = s
+    return document
+
+
+def _consecutive(result: MethodResult, entries: Sequence[Entry]) -> bool:
+    frames = result.source.frames
+    if frames is None:
+        return False
+    numbers = [frames[e.files[result.role]] for e in entries]
+    return numbers == list(range(numbers[0], numbers[0] + len(numbers)))
 
 
 def format_sequence(results: Sequence[MethodResult], scores: list[dict[str, float | None]]) -> str:
