@@ -246,13 +246,14 @@ def _band(offset: np.ndarray, ramp: np.ndarray, before: float, after: float) -> 
 
 def place(unknown: np.ndarray, tile: int, context: int, *, align: int = 1, min_size: int = 1) -> list[Tile]:
     """The tiles to run over the ``unknown`` pixels (H×W bool), placed over the unknown band as the module
-    docstring says; ``tile`` 0 is one whole-frame tile (none if nothing is unknown). Boxes start on the
+    docstring says; with ``tile`` 0, or a plate that fits in one tile, it is one whole-frame tile (so such a
+    plate's alpha is exactly one pass's), and none if nothing is unknown. Boxes start on the
     ``align`` grid and are at most ``tile`` and at least ``min_size`` in each dimension; same-shaped tiles
     come together, for batching."""
     height, width = unknown.shape
     if not unknown.any():
         return []
-    if tile == 0:
+    if tile == 0 or max(height, width) <= tile:
         return [Tile(Span(0, height, 0, height, np.ones(height)), Span(0, width, 0, width, np.ones(width)))]
     feather = feather_for(context)
     rows, cols = (_Axis(n, tile, context, feather, align, min_size) for n in (height, width))

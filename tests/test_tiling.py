@@ -164,12 +164,14 @@ def test_placed_tiles_over_a_whole_unknown_frame_blend_to_one():
     assert shapes.count((64, 64)) > len(tiles) / 2 and shapes == sorted(shapes)  # same shapes batch together
 
 
-def test_nothing_unknown_runs_nothing_and_tile_zero_is_the_whole_frame():
+def test_nothing_unknown_runs_nothing_and_tile_zero_or_a_plate_in_one_tile_is_the_whole_frame():
     assert place(np.zeros((100, 120), bool), 64, 16, align=8) == []
     unknown = np.zeros((100, 120), bool)
     unknown[50, 60] = True
-    (whole,) = place(unknown, 0, 16, align=8)
-    assert whole.box == (slice(0, 100), slice(0, 120)) and (whole.weight == 1).all()
+    for tile in (0, 120):  # a plate that fits in one tile gets exactly one pass's alpha, as before
+        (whole,) = place(unknown, tile, 16, align=8)
+        assert whole.box == (slice(0, 100), slice(0, 120)) and (whole.weight == 1).all()
+    assert place(unknown, 64, 16, align=8)[0].shape == (48, 48)  # else only the band, with its margins
 
 
 def test_a_thin_band_costs_tiles_along_its_length_only():
