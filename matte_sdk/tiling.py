@@ -295,20 +295,24 @@ def _merged(cores: list[_Core], rows: _Axis, cols: _Axis) -> list[_Core]:
     """``cores``, with pairs whose common box fits in a tile and reads no more pixels than the two apart
     merged into it (the shrunken pieces of a band crossing a block edge)."""
     cores = list(cores)
+    reach = max(rows.tile, cols.tile) // min(rows.align, cols.align) + 2  # cells (two may be partial)
     merged = True
-    while merged:
-        merged = False
-        for i, a in enumerate(cores):
-            for j in range(i + 1, len(cores)):
-                b = cores[j]
+    while merged:  # passes until one merges nothing; core i absorbs what it can before i moves on
+        merged, i = False, 0
+        while i < len(cores):
+            j = i + 1
+            while j < len(cores):
+                a, b = cores[i], cores[j]
                 union = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
-                fits = rows.fits(union[0], union[1]) and cols.fits(union[2], union[3])
+                near = max(union[1] - union[0], union[3] - union[2]) <= reach  # else it cannot fit
+                fits = near and rows.fits(union[0], union[1]) and cols.fits(union[2], union[3])
                 if fits and _area(union, rows, cols) <= _area(a, rows, cols) + _area(b, rows, cols):
                     cores[i], merged = union, True
                     del cores[j]
-                    break
-            if merged:
-                break
+                    j = i + 1
+                else:
+                    j += 1
+            i += 1
     return cores
 
 
