@@ -112,7 +112,7 @@ def ensure_root() -> Path:
         partial = ROOT.with_name(ROOT.name + ".partial")
         _remove(partial)
         _run(["debootstrap", "--variant=minbase", SUITE, str(partial), uri], "debootstrap", timeout=1200)
-        with mounted(partial, []):
+        with _mounts(partial, []):  # under the lock already
             chroot = ["chroot", str(partial), "env", "DEBIAN_FRONTEND=noninteractive"]
             _run([*chroot, "apt-get", "install", "-y", "-q", *PACKAGES], "apt-get install gimp in the root")
             _run([*chroot, "apt-get", "--fix-broken", "install", "-y", "-q"], "apt-get --fix-broken install")
@@ -126,20 +126,27 @@ def mounted(root: Path, folders: Sequence[Path]) -> Iterator[None]:
     """``/proc``, the host's ``/dev/shm`` and ``folders`` (at their own paths) mounted in ``root``; all
     unmounted afterwards, and the mount points made for ``folders`` removed, even on failure. One session
     at a time; mounts that a killed session left are removed first."""
+    with _lock():
+        for point in mounts_under(root):
+            _unmount(point)
+        with _mounts(root, folders):
+            yield
+
+
+@contextlib.contextmanager
+def _mounts(root: Path, folders: Sequence[Path]) -> Iterator[None]:
     done: list[Path] = []
     made: list[Path] = []
-    lock = _lock()
-    lock.__enter__()
-    for point in mounts_under(root):  # left by a session that was killed before its finally ran
-        _unmount(point)
     try:
         for source in ["proc", "/dev/shm", *map(str, folders)]:
             point = root / ("proc" if source == "proc" else source.lstrip("/"))
-            missing = [p for p in [point, *point.parents] if not p.exists() and root in p.parents]
+            made += [p for p in [point, *point.parents] if not p.exists() and root in p.parents]
             point.mkdir(parents=True, exist_ok=True)
-            made += missing
             if source == "proc":
-                _run(["mount", "-t", "proc", "proc", str(point)], f"mount /proc in {root}")
+                try:
+                    _run(["mount", "-t", "proc", "proc", str(point)], f"mount /proc in {root}")
+                except RuntimeError as exc:  # a container without the right to mount
+                    raise Unavailable(f"cannot mount in the GIMP 3 root: {exc}") from None
             else:
                 _run(["mount", "--bind", source, str(point)], f"bind-mount {source} in {root}")
             done.append(point)
@@ -151,7 +158,6 @@ def mounted(root: Path, folders: Sequence[Path]) -> Iterator[None]:
             for p in made:  # deepest first
                 with contextlib.suppress(OSError):
                     p.rmdir()
-        lock.__exit__(None, None, None)
 
 
 def worker_command() -> str:

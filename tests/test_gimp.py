@@ -106,8 +106,11 @@ def session(tmp_path_factory, models) -> dict:
     (stale / "matte-sdk-x.f32").write_bytes(bytes(64))
     stale_socket = Path("/dev/shm") / f"matte-sdk-gimp-keeper-{dead.pid}-0123456789ab.sock"  # a killed keeper's
     stale_socket.touch()
-    with gimp_root.mounted(root, [tmp_path_factory.getbasetemp()]):
-        proc = gimp_root.run_gimp(root, code, env)
+    try:
+        with gimp_root.mounted(root, [tmp_path_factory.getbasetemp()]):
+            proc = gimp_root.run_gimp(root, code, env)
+    except gimp_root.Unavailable as exc:
+        pytest.skip(str(exc))
     assert gimp_root.mounts_under(root) == [], "the session left mounts behind"
     assert proc.returncode == 0 and (out / "result.json").is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return {
