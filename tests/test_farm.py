@@ -20,7 +20,7 @@ from conftest import make_plate, write_exr
 ray = pytest.importorskip("ray")
 openjd_model = pytest.importorskip("openjd.model")
 
-from matte_sdk import farm  # noqa: E402
+from matte_sdk import DeviceError, farm  # noqa: E402
 from matte_sdk.cli import main  # noqa: E402
 from matte_sdk.farm import openjd, ray_runner  # noqa: E402
 from matte_sdk.jobs import MatteJob  # noqa: E402
@@ -179,15 +179,29 @@ def _frame_workers() -> list[int]:
     return pids
 
 
-@pytest.mark.slow
-def test_a_killed_worker_loses_nothing(cluster, shot, tmp_path):
-    job = MatteJob(
+def job_of(shot: dict, out: Path) -> MatteJob:
+    """The job the command lines of these tests describe, for the API."""
+    return MatteJob(
         plate=str(shot["dir"] / "plate.####.exr"),
-        output=str(tmp_path / "a.####.exr"),
-        foreground=str(tmp_path / "fg.####.exr"),
+        output=str(out / "a.####.exr"),
+        foreground=str(out / "fg.####.exr"),
         trimap=str(shot["dir"] / "tri.####.exr"),
         model=str(shot["inputs"][4]),
     )
+
+
+@pytest.mark.slow
+def test_a_gpu_the_cluster_does_not_have_is_refused_before_any_worker_starts(cluster, shot, tmp_path):
+    with pytest.raises(DeviceError, match="--gpus-per-worker 1: the Ray cluster has 0 GPU"):
+        farm.run(job_of(shot, tmp_path), device="cuda")
+    with pytest.raises(DeviceError, match="--cpus-per-worker 3: the Ray cluster has 2 CPU"):
+        farm.run(job_of(shot, tmp_path), device="cpu", cpus_per_worker=3)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_nothing(cluster, shot, tmp_path):
+    job = job_of(shot, tmp_path)
     killed: list[int] = []
     seen: list[dict] = []
 
@@ -208,7 +222,7 @@ def test_a_killed_worker_loses_nothing(cluster, shot, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_driver_resumes_with_only_the_rest(capsys, cluster, shot, tmp_path, signum, status):
     cmd = [sys.executable, "-m", "matte_sdk", "farm", "run", *map(str, shot["inputs"])]
     cmd += [*map(str, outputs(shot, tmp_path)), "--json", "--workers", "2"]

@@ -26,7 +26,7 @@ import ray
 import ray.exceptions
 
 from ..atomic import remove_stale_temps
-from ..errors import InputError, MatteError
+from ..errors import DeviceError, InputError, MatteError
 from ..jobs import OUTPUT_ROLES, Event, JobResult, MatteJob, run_job
 from ..matter import Matter
 from .preflight import preflight
@@ -192,11 +192,18 @@ def run(
     outputs = [t for f in frames for role, t in job.paths(f).items() if role in OUTPUT_ROLES and isinstance(t, str)]
     result = FarmResult(ready_seconds=float("inf"))
     try:
+        cluster = ray.cluster_resources()
         gpus = gpus_per_worker
         if gpus is None:
-            has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+            has_gpu = cluster.get("GPU", 0) > 0
             gpus = 1.0 if device in ("cuda", "tensorrt") or (device == "auto" and has_gpu) else 0.0
         cpus = cpus_per_worker or (max(1, (os.cpu_count() or 1) // workers) if address is None else 1)
+        for what, wanted, flag in (("GPU", gpus, "--gpus-per-worker"), ("CPU", cpus, "--cpus-per-worker")):
+            if wanted > cluster.get(what, 0):  # no worker could ever start
+                raise DeviceError(
+                    f"{flag} {wanted:g}: the Ray cluster has {cluster.get(what, 0):g} {what}(s) in all, "
+                    "so no worker could start"
+                )
         actor = RemoteFrameWorker.options(num_cpus=cpus, num_gpus=gpus, scheduling_strategy="SPREAD")
 
         def spawn() -> _Slot:
