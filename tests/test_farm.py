@@ -84,8 +84,11 @@ def assert_same_as_reference(shot: dict, out: Path, frames=FRAMES) -> None:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """One local Ray cluster for the module (starting one costs seconds); farm runs join it."""
+    """One local Ray cluster for the module (starting one costs seconds); farm runs join it. ray.init's
+    SIGTERM handler is taken back, as farm.run does, so the rest of the test session keeps its own."""
+    sigterm = signal.getsignal(signal.SIGTERM)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    signal.signal(signal.SIGTERM, sigterm)
     yield
     ray.shutdown()
 
