@@ -5,8 +5,9 @@ it (:func:`.synth.body_layer`, :func:`.synth.strand_layer`) and a semi-transpare
 (:func:`.synth.translucent_layer`) in front, over a procedural background (:func:`.synth.background`)
 larger than the frame. Per frame the foreground moves along a smooth path with a slow rotation, its hair
 sways (a smooth displacement field whose amplitude oscillates), the background pans, and a random-walk
-camera shake moves both. Each frame is exposed over a shutter interval: :data:`SHUTTER` sub-frame
-positions are averaged as premultiplied layers, which is motion blur with exact alpha. The plate is
+camera shake moves both (a ``locked`` clip keeps only the sway). Each frame is exposed over a shutter
+interval: :data:`SHUTTER` sub-frame positions are averaged as premultiplied layers, which is motion blur
+with exact alpha; colour is rescaled where alpha's rounding dust is snapped to 0 or 1. The plate is
 ``premult + (1 − alpha) · bg`` in scene-linear light with sensor noise added in the sRGB-encoded domain
 (not quantised; plates are float EXRs). The painted trimap of every frame is :func:`.synth.make_trimap` of
 that frame's alpha with the same random stream each frame (one artist's consistent band).
