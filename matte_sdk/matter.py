@@ -185,11 +185,35 @@ class Matter:
             _foreground=fg_acc.result(fill=plate) if fg_acc is not None else None,
         )
 
-    def matte_sequence(self, frames: Sequence[tuple[Any, Any, Any]], **kwargs: Any) -> Iterator[Matte]:
-        """Matte ``(image, trimap, background)`` frames in order, resetting recurrent state first."""
-        self.reset()
-        for image, tri, bg in frames:
-            yield self.matte(image, tri, bg, **kwargs)
+    def matte_sequence(
+        self,
+        frames: Sequence[Any],
+        trimaps: Sequence[Any] | None = None,
+        backgrounds: Sequence[Any] | None = None,
+        *,
+        temporal: bool | None = None,
+        cut_detection: bool | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Matte]:
+        """Matte a shot's frames in order (:func:`matte_sdk.shots.matte_shots`): ``trimaps`` and
+        ``backgrounds`` run parallel to ``frames``, None where a frame has none (frames between trimap
+        keyframes get propagated trimaps); ``temporal`` (default True) steadies the mattes along the
+        motion; state resets at the start and, with ``cut_detection`` (default True), at cuts. The former
+        form, ``(image, trimap, background)`` triples, still runs frame by frame without cut detection."""
+        from .shots import matte_shots
+
+        triples = bool(frames) and isinstance(frames[0], tuple)
+        if triples:
+            frames, trimaps, backgrounds = (list(column) for column in zip(*frames, strict=True))
+        return matte_shots(
+            self,
+            frames,
+            trimaps,
+            backgrounds,
+            temporal=not triples if temporal is None else temporal,
+            cut_detection=not triples if cut_detection is None else cut_detection,
+            **kwargs,
+        )
 
     # -- internals ----------------------------------------------------------------------------------
     def _trimap(self, trimap: np.ndarray | Image | None, shape: tuple[int, int], name: str) -> np.ndarray | None:
