@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import stamps
+from . import shots, stamps
 from .atomic import remove_stale_temps
 from .errors import InputError, MatteError
 from .imageio import Image, OutputFile, check_outputs, holds_float, probe, read_image, same_file, write_images
@@ -85,6 +85,10 @@ class MatteJob:
     model: str | None = None
     skip_existing: bool = False
     allow_8bit: bool = False
+    temporal: bool = False  #: steady a sequence's mattes along the motion (:mod:`matte_sdk.shots`)
+    keyframes: bool = False  #: frames of a trimap pattern without a file get trimaps propagated from those with one
+    cut_detection: bool = True  #: restart temporal state and trimap propagation at shot cuts
+    write_trimaps: str | None = None  #: pattern to write the trimaps propagated from keyframes to
 
     @property
     def outputs(self) -> dict[str, Target]:
@@ -140,6 +144,8 @@ class MatteJob:
             if isinstance(value, str) and frames != [None] and not is_pattern(value):
                 flag = "-o" if role == "alpha" else "--foreground"
                 raise InputError(f"{value}: the plate is a sequence, so {flag} must be a pattern too")
+        if self.write_trimaps and not (frames != [None] and is_pattern(self.write_trimaps)):
+            raise InputError(f"{self.write_trimaps}: --write-trimaps needs a plate sequence and a pattern")
         for role in INPUT_ROLES:  # stills exist and are readable (a frame's own files are checked as it runs)
             value = getattr(self, role)
             if isinstance(value, str) and (frames == [None] or not is_pattern(value)):
@@ -154,7 +160,8 @@ class MatteJob:
                 raise Cancelled()
             p = self.paths(frame)
             check_outputs(
-                [_file(p[r]) for r in OUTPUT_ROLES],
+                [_file(p[r]) for r in OUTPUT_ROLES]
+                + [frame_path(self.write_trimaps, frame) if self.write_trimaps and frame is not None else None],
                 [_file(p[r]) for r in INPUT_ROLES],
             )
             _check_buffers([p[r] for r in OUTPUT_ROLES], [p[r] for r in (*INPUT_ROLES, *OUTPUT_ROLES)])
@@ -168,6 +175,7 @@ class MatteJob:
             "colorspace": self.colorspace,
             "layer": self.layer,
             "premultiply": self.premultiply,
+            **({"temporal": True} if self.temporal and not matter.spec.recurrent else {}),
         }
 
 
@@ -220,15 +228,18 @@ def run_frame(
     *,
     model_sha256: str = "",
     cancelled: Callable[[], bool] = lambda: False,
+    shot: shots.ShotMatter | None = None,
+    propagated: Any = None,
 ) -> Event:
-    """Matte one frame and write its outputs; returns the ``done`` (or ``skipped``) event.
+    """Matte one frame and write its outputs; returns the ``done`` (or ``skipped``) event. ``shot`` mattes
+    it as the next frame of a shot; ``propagated`` is its trimap when it has no file of its own.
 
     Raises MatteError on bad input and :class:`Cancelled` when ``cancelled()`` turns true between steps."""
     start = time.perf_counter()
     p = job.paths(frame)
     outputs: dict[str, Target] = {role: t for role in OUTPUT_ROLES if (t := p[role]) is not None}
     files = {role: Path(t) for role, t in outputs.items() if isinstance(t, str)}
-    inputs = {r: _version(t) for r in INPUT_ROLES if (t := p[r]) is not None}
+    inputs = {r: _version(t) for r in INPUT_ROLES if (t := p[r]) is not None and (r != "trimap" or propagated is None)}
     settings = job.settings(matter)
     stamp = {role: stamps.make(model_sha256, {**settings, "output": role}, inputs) for role in files}
     names = [str(t) if isinstance(t, str) else str(t.path) for t in outputs.values()]
@@ -237,7 +248,7 @@ def run_frame(
             return {"event": "skipped", "frame": frame, "outputs": names}
     plate = _load(p["plate"], job.colorspace, job.layer)
     assert plate is not None
-    trimap = _load(p["trimap"], None, None)
+    trimap = None if propagated is not None else _load(p["trimap"], None, None)
     background = _load(p["background"], job.colorspace or plate.colorspace, job.layer)
     for other in (trimap, background):
         if other is not None and other.window[2:] == plate.window[2:] and other.window != plate.window:
@@ -248,7 +259,7 @@ def run_frame(
     def progress(done: int, total: int) -> None:
         emit({"event": "progress", "frame": frame, "tiles_done": done, "tiles_total": total})
 
-    matte = matter.matte(plate, trimap, background, progress=progress)
+    matte = (shot or matter).matte(plate, trimap if propagated is None else propagated, background, progress=progress)
     if cancelled():
         raise Cancelled()
     written = []
@@ -300,15 +311,58 @@ def run_job(
                 "skipped; run the whole range without skipping"
             )
         matter.reset()
+    shot = shots.ShotMatter(matter, temporal=job.temporal, cut_detection=job.cut_detection) if len(frames) > 1 else None
+    propagated = _propagated_trimaps(job, frames)
     for frame in frames:
         if cancelled():
             raise Cancelled()
         try:
-            event = run_frame(matter, job, frame, emit, model_sha256=model_sha256, cancelled=cancelled)
+            event = run_frame(
+                matter,
+                job,
+                frame,
+                emit,
+                model_sha256=model_sha256,
+                cancelled=cancelled,
+                shot=shot,
+                propagated=propagated.get(frame),
+            )
         except MatteError as exc:
             result.failed[frame] = str(exc)
             emit({"event": "error", "frame": frame, "message": str(exc)})
+            if shot:
+                shot.restart()
             continue
+        if shot and event["event"] == "skipped":
+            shot.restart()  # the next frame matted starts a fresh temporal state
         (result.skipped if event["event"] == "skipped" else result.done).append(frame)
         emit(event)
     return result
+
+
+def _propagated_trimaps(job: MatteJob, frames: list[int | None]) -> dict[int | None, Any]:
+    """With ``job.keyframes`` (or ``write_trimaps``), trimaps carried from keyframes for the frames whose
+    trimap file is missing, when the trimap is a pattern with some of the frames painted (written to
+    ``job.write_trimaps`` too); else none."""
+    pattern = _file(job.trimap)
+    numbers = [f for f in frames if f is not None]
+    if not (job.keyframes or job.write_trimaps) or pattern is None or not numbers or not is_pattern(pattern):
+        return {}
+    painted = set(discover(pattern)) & set(numbers)
+    if not painted or painted == set(numbers):
+        return {}
+
+    def plate(frame: int) -> Image:
+        image = _load(job.paths(frame)["plate"], job.colorspace, job.layer)
+        assert image is not None
+        return image
+
+    def write(frame: int, trimap: Any) -> None:
+        if job.write_trimaps:
+            write_images([OutputFile(Path(frame_path(job.write_trimaps, frame)), trimap, channels=["Y"])])
+
+    def trimap(frame: int) -> Image | None:
+        return _load(frame_path(pattern, frame), None, None)
+
+    found = shots.keyframe_trimaps(numbers, plate, trimap, painted, cut_detection=job.cut_detection, written=write)
+    return {f: t for f, t in found.items()}

@@ -152,6 +152,10 @@ def job_from_args(args: Any) -> MatteJob:
         model=args.model,
         skip_existing=args.skip_existing,
         allow_8bit=args.allow_8bit,
+        temporal=getattr(args, "temporal", False),  # matte's own options below; farm chunks stay per frame
+        keyframes=getattr(args, "keyframes", False),
+        cut_detection=not getattr(args, "no_cut_detection", False),
+        write_trimaps=getattr(args, "write_trimaps", None),
     )
 
 
@@ -199,6 +203,22 @@ def register_commands(subparsers) -> None:
         description="Pull an alpha matte from PLATE (a file, or a sequence such as plate.####.exr / plate.%04d.exr).",
     )
     add_arguments(p)
+    p.add_argument("--temporal", action="store_true", help="sequences: steady the mattes along the motion")
+    p.add_argument(
+        "--keyframes",
+        action="store_true",
+        help="frames of a --trimap pattern missing on disk get trimaps propagated from the painted ones",
+    )
+    p.add_argument(
+        "--no-cut-detection",
+        action="store_true",
+        help="sequences: never restart temporal state or trimap propagation at detected shot cuts",
+    )
+    p.add_argument(
+        "--write-trimaps",
+        metavar="PATTERN",
+        help="write the trimaps propagated from keyframes (implies --keyframes)",
+    )
     p.set_defaults(func=run)
 
 
