@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..errors import InputError
-from ..evaluation import report
+from ..evaluation import report, temporal
 from ..evaluation.pairing import find_images, pair, prediction_roles
 from ..evaluation.scoring import score, worst
 from ..hookspecs import hookimpl
@@ -25,13 +25,16 @@ def run(args: argparse.Namespace) -> int:
     entries = pair(predictions, counterparts)
     report.check_outputs(args.report, args.plot, [path for entry in entries for path in entry.files.values()])
     results = score(predictions, entries)
+    sequence = temporal.sequence_scores(results, entries)  # dtSSD, MESSDdt: consecutive frames only
     if args.json:
-        print(json.dumps(report.as_json(results, entries), indent=1))
+        print(json.dumps(temporal.with_sequence(report.as_json(results, entries), sequence), indent=1))
     else:
         for result in results:
             if len(results) > 1:
                 print(f"{result.name} ({result.source.arg})")
             print(report.format_table(result, entries), end="\n\n" if len(results) > 1 else "\n")
+        if sequence:
+            print(temporal.format_sequence(results, sequence))
     outputs = [path for path in (args.report, args.plot) if path]
     if outputs:
         samples = report.load_samples(results, entries, worst(results, args.max_images))
