@@ -9,10 +9,10 @@ from conftest import make_plate
 
 from matte_sdk import cuts, shots
 from matte_sdk.errors import InputError
-from matte_sdk.flow import grey8
+from matte_sdk.flow import Motion, grey8
 from matte_sdk.matter import Matter
 from matte_sdk.temporal import TemporalFilter
-from matte_sdk.trimap_propagation import propagate
+from matte_sdk.trimap_propagation import carry, propagate
 from matte_sdk_training import clips
 
 
@@ -168,3 +168,20 @@ def test_keyframe_trimaps_of_numbered_frames(clip):
     for f, tri in out.items():
         np.testing.assert_array_equal(tri, expected[f - 1001])
     assert shots.keyframe_trimaps(numbers, plate, lambda f: clip.trimaps[f - 1001], set(numbers)) == {}
+
+
+def test_unreliable_flow_widens_the_band_near_it_only():
+    trimap = np.zeros((80, 80), np.float32)
+    trimap[:, 40:] = 1.0
+    trimap[:, 38:42] = 0.5  # a band down the middle
+    reliable = np.ones((80, 80), bool)
+    reliable[10:14, 30:33] = False  # near the band: an occlusion at the subject's edge
+    reliable[60:64, 2:5] = False  # far out in the background
+    out = carry(trimap, Motion(np.zeros((80, 80, 2), np.float32), reliable))
+    grown = (out == 0.5) & (trimap != 0.5)
+    assert grown[10:14, 30:33].all() and grown[10:14, 27].all()  # the pixels and WIDEN around them
+    assert not grown[:, :20].any()  # beyond REACH of the band nothing changes
+    assert not grown[30:50].any()  # nor where the flow is reliable
+    moved = carry(trimap, Motion(np.full((80, 80, 2), (3.0, 0.0), np.float32), np.ones((80, 80), bool)))
+    np.testing.assert_array_equal(moved[:, :76], trimap[:, 3:79])  # labels move with the flow
+    assert (moved[:, 77:] == 0.5).all()  # targets beyond the frame: unknown
