@@ -64,6 +64,18 @@ class HostAdapter(abc.ABC):
         """Install into the host's user folders (or under ``target``); returns a line saying where."""
 
 
+def zip_output(output: Path | str, what: str) -> Path:
+    """``output`` as a Path once it names a ``.zip`` in an existing folder; HostError naming it otherwise.
+
+    ``what`` names the package in the message, e.g. "a Nuke plug-in package"."""
+    output = Path(output)
+    if output.suffix.lower() != ".zip":
+        raise HostError(f"{output}: {what} must be a .zip file")
+    if not output.parent.is_dir():
+        raise HostError(f"{output}: folder {output.parent} does not exist")
+    return output
+
+
 def adapters() -> dict[str, HostAdapter]:
     """Every registered host adapter by name, in registration order."""
     return {cls.name: cls() for cls in collect("register_hosts")}

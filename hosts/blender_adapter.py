@@ -23,7 +23,7 @@ from pathlib import Path
 from matte_sdk import __version__, hookimpl
 from matte_sdk.atomic import atomic_path
 
-from .adapter import HostAdapter, HostError, Installation
+from .adapter import HostAdapter, HostError, Installation, zip_output
 
 SOURCE = Path(__file__).parent / "blender"
 CLIENT = Path(__file__).parent / "client.py"
@@ -93,11 +93,7 @@ class BlenderHost(HostAdapter):
 
     def package(self, output: Path, worker_command: list[str] | None = None) -> Path:
         """Zip the extension with the vendored client and the worker command (default: this Python)."""
-        output = Path(output)
-        if output.suffix.lower() != ".zip":
-            raise HostError(f"{output}: a Blender extension package must be a .zip file")
-        if not output.parent.is_dir():
-            raise HostError(f"{output}: folder {output.parent} does not exist")
+        output = zip_output(output, "a Blender extension package")
         command = worker_command or [os.path.abspath(sys.executable), "-m", "matte_sdk", "worker"]
         manifest = re.sub(
             r'(?m)^version = ".*"$',

@@ -42,7 +42,7 @@ def package(args: Any) -> int:
 def register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "hosts",
-        help="host plug-ins: list, package, install (Blender …)",
+        help="host plug-ins: list, package, install (Blender, Nuke, GIMP …)",
         description="Host plug-ins: the built-in hosts and any a third-party plugin registers.",
     )
     sub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
@@ -53,10 +53,11 @@ def register_commands(subparsers: Any) -> None:
         "--target",
         metavar="DIR",
         help="install under DIR instead of the host's default user folders "
-        "(Blender: a user-resources folder, as in $BLENDER_USER_RESOURCES)",
+        "(Blender: a user-resources folder, as in $BLENDER_USER_RESOURCES; Nuke: a folder like ~/.nuke whose "
+        "init.py loads the plug-in; GIMP: a GIMP 3 profile folder, as in $GIMP3_DIRECTORY)",
     )
     q.set_defaults(func=install)
     q = sub.add_parser("package", help="build a host's installable plug-in file")
     q.add_argument("host", metavar="HOST")
-    q.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (Blender: a .zip)")
+    q.add_argument("-o", "--output", required=True, metavar="FILE", help="output file: a .zip for every built-in host")
     q.set_defaults(func=package)

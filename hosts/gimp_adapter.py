@@ -21,7 +21,7 @@ from pathlib import Path
 from matte_sdk import __version__, hookimpl
 from matte_sdk.atomic import atomic_path
 
-from .adapter import HostAdapter, HostError, Installation
+from .adapter import HostAdapter, HostError, Installation, zip_output
 
 SOURCE = Path(__file__).parent / "gimp"
 CLIENT = Path(__file__).parent / "client.py"
@@ -92,11 +92,7 @@ class GimpHost(HostAdapter):
 
     def package(self, output: Path, worker_command: list[str] | None = None) -> Path:
         """Zip the plug-in folder (``matte_sdk/…``, to unpack into a GIMP ``plug-ins`` folder)."""
-        output = Path(output)
-        if output.suffix.lower() != ".zip":
-            raise HostError(f"{output}: a GIMP plug-in package must be a .zip file")
-        if not output.parent.is_dir():
-            raise HostError(f"{output}: folder {output.parent} does not exist")
+        output = zip_output(output, "a GIMP plug-in package")
         with atomic_path(output) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             for name, (data, mode) in plugin_files(worker_command).items():
                 info = zipfile.ZipInfo(f"{FOLDER}/{name}", date_time=(2026, 1, 1, 0, 0, 0))

@@ -22,7 +22,7 @@ from pathlib import Path
 from matte_sdk import __version__, hookimpl
 from matte_sdk.atomic import atomic_path
 
-from .adapter import HostAdapter, HostError, Installation
+from .adapter import HostAdapter, HostError, Installation, zip_output
 
 SOURCE = Path(__file__).parent / "nuke"
 CLIENT = Path(__file__).parent / "client.py"
@@ -117,11 +117,7 @@ class NukeHost(HostAdapter):
 
     def package(self, output: Path, worker_command: list[str] | None = None) -> Path:
         """Zip the plug-in folder (top folder ``matte_sdk/``) with the worker command (default: this Python)."""
-        output = Path(output)
-        if output.suffix.lower() != ".zip":
-            raise HostError(f"{output}: a Nuke plug-in package must be a .zip file")
-        if not output.parent.is_dir():
-            raise HostError(f"{output}: folder {output.parent} does not exist")
+        output = zip_output(output, "a Nuke plug-in package")
         with atomic_path(output) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             for name, data in _files(worker_command).items():
                 z.writestr(f"{FOLDER}/{name}", data)
