@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from matte_sdk.contract import InputSpec, Part
+from matte_sdk.tiling import round_up
 from matte_sdk.trimap import encode as encode_trimap
 
 from .errors import ConversionError, ParityError, reason
@@ -66,11 +67,7 @@ def check_sizes(sizes: list[tuple[int, int]], multiple: int, min_size: int) -> N
 def default_sizes(multiple: int, min_size: int) -> list[tuple[int, int]]:
     """:data:`DEFAULT_SIZES` rounded up to the size multiple and the minimum size."""
 
-    def up(n: int) -> int:
-        n = max(n, min_size)
-        return -(-n // multiple) * multiple
-
-    return [(up(h), up(w)) for h, w in DEFAULT_SIZES]
+    return [(round_up(max(h, min_size), multiple), round_up(max(w, min_size), multiple)) for h, w in DEFAULT_SIZES]
 
 
 def _part(part: Part, batch: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
