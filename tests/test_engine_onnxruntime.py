@@ -18,6 +18,16 @@ def test_builtin_engine_is_registered_through_the_entry_point_group():
     assert ortengine.OnnxRuntimeEngine in engine_classes()
 
 
+def test_building_the_command_line_loads_neither_onnx_nor_onnxruntime():
+    """Every command line lists the engines; reading a model is what needs onnx, running one onnxruntime."""
+    code = (
+        "import sys, matte_sdk.cli; matte_sdk.cli.build_parser(); "
+        "print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stderr
+
+
 def test_cpu_runs_on_cpu(models):
     m = Matter.load(models["trimap"], device="cpu")
     assert m.device == "cpu" and m.engine.providers == ["CPUExecutionProvider"]

@@ -20,10 +20,9 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from ..contract import CONTRACT_KEY, Dims, ModelSpec
 from ..errors import DeviceError, ModelContractError
@@ -31,6 +30,9 @@ from ..hookspecs import hookimpl
 from ..tiling import tile_size
 from .base import Engine
 from .profiles import cache_dir, profile
+
+if TYPE_CHECKING:
+    import onnx  # imported where a model is read: listing the engines (every command line) stays light
 
 PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -76,6 +78,8 @@ def provider_problem(device: str) -> str | None:
 def read_spec(path: Path) -> tuple[ModelSpec, onnx.ModelProto]:
     """Read a model's ``matte_sdk`` description (and its graph, without external weights), checked against
     the graph's input and output names and shapes."""
+    import onnx
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ...
@@ -114,6 +118,8 @@ def trt_provider_options(spec: ModelSpec, model: onnx.ModelProto, tile: int, bat
     optimisation profile covering the tiles :class:`~matte_sdk.Matter` feeds, for the ``tile`` it decided
     (:func:`~matte_sdk.tiling.tile_size`); 0 (recurrent models, or never tiled) sets no profile, so
     whole frames of any size run (the provider builds for the shapes it sees)."""
+    import onnx
+
     options: dict[str, Any] = {
         "trt_engine_cache_enable": True,
         "trt_engine_cache_path": str(cache_dir() / "onnxruntime"),
