@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import shots, stamps
+from . import chain, keying, shots, stamps
+from . import trimap as trimaps
 from .atomic import remove_stale_temps
 from .errors import InputError, MatteError
 from .imageio import Image, OutputFile, check_outputs, holds_float, probe, read_image, same_file, write_images
@@ -31,7 +32,7 @@ from .matter import Matte, Matter, default_model
 from .sequences import discover, frame_path, is_pattern, listing, parse_frames
 
 Event = dict[str, Any]
-INPUT_ROLES = ("plate", "trimap", "background")
+INPUT_ROLES = ("plate", "trimap", "mask", "background")
 #: Output roles: ``alpha`` (the premultiplied RGBA plate with ``premultiply``) and ``foreground``.
 OUTPUT_ROLES = ("alpha", "foreground")
 
@@ -89,6 +90,11 @@ class MatteJob:
     keyframes: bool = False  #: frames of a trimap pattern without a file get trimaps propagated from those with one
     cut_detection: bool = True  #: restart temporal state and trimap propagation at shot cuts
     write_trimaps: str | None = None  #: pattern to write the trimaps propagated from keyframes to
+    mask: Target | None = None  #: a rough or soft mask instead of a trimap (:func:`matte_sdk.trimap.from_mask`)
+    band: float | None = None  #: the band of ``mask`` or ``refine``, in pixels
+    screen: str | None = None  #: green, blue or auto: key the screen, refine with the model (:mod:`matte_sdk.keying`)
+    screen_colour: tuple[float, float, float] | None = None  #: the screen's linear RGB (default: picked)
+    refine: str | None = None  #: the model is trimap-free; refine with this model ("": the embedded one)
 
     @property
     def outputs(self) -> dict[str, Target]:
@@ -119,6 +125,7 @@ class MatteJob:
         roles: dict[str, Target | None] = {
             "plate": self.plate,
             "trimap": self.trimap,
+            "mask": self.mask,
             "background": self.background,
             **{role: self.outputs.get(role) for role in OUTPUT_ROLES},
         }
@@ -139,6 +146,7 @@ class MatteJob:
                 f"{alpha}: '{Path(alpha).suffix}' holds 8 bits per channel, too few for alpha "
                 "(use EXR, PNG or TIFF, or allow 8 bits explicitly)"
             )
+        self._check_sources()
         frames = self.frame_list()
         for role, value in self.outputs.items():
             if isinstance(value, str) and frames != [None] and not is_pattern(value):
@@ -149,7 +157,7 @@ class MatteJob:
         for role in INPUT_ROLES:  # stills exist and are readable (a frame's own files are checked as it runs)
             value = getattr(self, role)
             if isinstance(value, str) and (frames == [None] or not is_pattern(value)):
-                probe(value, layer=self.layer if role != "trimap" else None)
+                probe(value, layer=self.layer if role not in ("trimap", "mask") else None)
         buffers = {r: t for r, t in self.outputs.items() if not isinstance(t, str)}
         if buffers:
             size = self.plate.size if not isinstance(self.plate, str) else _size(self.plate, self.layer)
@@ -176,7 +184,20 @@ class MatteJob:
             "layer": self.layer,
             "premultiply": self.premultiply,
             **({"temporal": True} if self.temporal and not matter.spec.recurrent else {}),
+            **{k: v for k in ("band", "screen", "screen_colour", "refine") if (v := getattr(self, k)) is not None},
         }
+
+    def _check_sources(self) -> None:
+        """At most one of trimap, mask, screen and refine; their options only with them."""
+        given = [f"--{k}" for k in ("trimap", "mask", "screen", "refine") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise InputError(f"give one of --trimap, --mask, --screen and --refine, not {' and '.join(given)}")
+        if self.screen_colour is not None and self.screen is None:
+            raise InputError("--screen-colour needs --screen")
+        if self.band is not None and self.mask is None and self.refine is None:
+            raise InputError("--band needs --mask or --refine")
+        if (self.screen or self.refine is not None) and (self.temporal or self.keyframes):
+            raise InputError("--screen and --refine do not run with --temporal or --keyframes")
 
 
 def _size(path: str, layer: str | None) -> tuple[int, int]:
@@ -230,6 +251,7 @@ def run_frame(
     cancelled: Callable[[], bool] = lambda: False,
     shot: shots.ShotMatter | None = None,
     propagated: Any = None,
+    refiner: Matter | None = None,
 ) -> Event:
     """Matte one frame and write its outputs; returns the ``done`` (or ``skipped``) event. ``shot`` mattes
     it as the next frame of a shot; ``propagated`` is its trimap when it has no file of its own.
@@ -249,17 +271,26 @@ def run_frame(
     plate = _load(p["plate"], job.colorspace, job.layer)
     assert plate is not None
     trimap = None if propagated is not None else _load(p["trimap"], None, None)
+    mask = _load(p["mask"], None, None)
     background = _load(p["background"], job.colorspace or plate.colorspace, job.layer)
-    for other in (trimap, background):
+    for other in (trimap, mask, background):
         if other is not None and other.window[2:] == plate.window[2:] and other.window != plate.window:
             raise InputError(f"{other.name}: data window {other.window} differs from the plate's {plate.window}")
+    if mask is not None:
+        propagated = trimaps.from_mask(mask.pixels, job.band, source=mask.name)  # stands in for a trimap file
     if cancelled():
         raise Cancelled()
 
     def progress(done: int, total: int) -> None:
         emit({"event": "progress", "frame": frame, "tiles_done": done, "tiles_total": total})
 
-    matte = (shot or matter).matte(plate, trimap if propagated is None else propagated, background, progress=progress)
+    if job.screen is not None:
+        matte = keying.pull(matter, plate, job.screen, job.screen_colour, progress=progress)
+    elif refiner is not None:
+        matte = chain.refine(matter, plate, refiner, background, band=job.band, progress=progress)
+    else:
+        tri = trimap if propagated is None else propagated
+        matte = (shot or matter).matte(plate, tri, background, progress=progress)
     if cancelled():
         raise Cancelled()
     written = []
@@ -313,6 +344,7 @@ def run_job(
         matter.reset()
     shot = shots.ShotMatter(matter, temporal=job.temporal, cut_detection=job.cut_detection) if len(frames) > 1 else None
     propagated = _propagated_trimaps(job, frames)
+    refiner = None if job.refine is None else Matter.load(job.refine or None, device=matter.device)
     for frame in frames:
         if cancelled():
             raise Cancelled()
@@ -326,6 +358,7 @@ def run_job(
                 cancelled=cancelled,
                 shot=shot,
                 propagated=propagated.get(frame),
+                refiner=refiner,
             )
         except MatteError as exc:
             result.failed[frame] = str(exc)

@@ -127,6 +127,8 @@ class Matter:
         trimap: np.ndarray | Image | None = None,
         background: np.ndarray | Image | None = None,
         *,
+        mask: np.ndarray | Image | None = None,
+        band: float | None = None,
         colorspace: str | None = None,
         progress: Progress | None = None,
     ) -> Matte:
@@ -134,10 +136,17 @@ class Matter:
 
         ``image`` is H×W×3 (or ×4, alpha ignored; or grey) float in ``colorspace`` (default: the Image's
         own, else scene-linear Rec.709). ``trimap`` is H×W {0, 0.5, 1} float or {0, 128, 255} uint8;
-        where it is known, alpha equals it. ``background`` is a clean plate in the same colour space.
-        Recurrent models carry state from the previous call until :meth:`reset`.
+        where it is known, alpha equals it. ``mask``, instead of a trimap, is a rough or soft mask made into
+        one with ``band`` pixels each side of its edge (:func:`matte_sdk.trimap.from_mask`). ``background``
+        is a clean plate in the same colour space. Recurrent models carry state from the previous call
+        until :meth:`reset`.
         """
         plate, cs, name = _as_rgb(image, colorspace, "image")
+        if mask is not None:
+            if trimap is not None:
+                raise InputError(f"{name}: give a trimap or a mask, not both")
+            source = mask.name if isinstance(mask, Image) else "mask"
+            trimap = trimaps.from_mask(mask.pixels if isinstance(mask, Image) else mask, band, source=source)
         h, w = plate.shape[:2]
         tri = self._trimap(trimap, (h, w), name)
         bg = self._background(background, colorspace or cs, (h, w), name)

@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..hookspecs import hookimpl
 from ..interrupts import Interrupted
 from ..jobs import Event, MatteJob, run_job
+from ..keying import parse_colour
 from ..matter import Matter
 
 
@@ -156,6 +157,11 @@ def job_from_args(args: Any) -> MatteJob:
         keyframes=getattr(args, "keyframes", False),
         cut_detection=not getattr(args, "no_cut_detection", False),
         write_trimaps=getattr(args, "write_trimaps", None),
+        mask=getattr(args, "mask", None),  # mattes without painting: matte's own options too
+        band=getattr(args, "band", None),
+        screen=getattr(args, "screen", None),
+        screen_colour=parse_colour(args.screen_colour) if getattr(args, "screen_colour", None) else None,
+        refine=getattr(args, "refine", None),
     )
 
 
@@ -218,6 +224,17 @@ def register_commands(subparsers) -> None:
         "--write-trimaps",
         metavar="PATTERN",
         help="write the trimaps propagated from keyframes (implies --keyframes)",
+    )
+    p.add_argument("--mask", metavar="MASK", help="a rough or soft mask instead of a trimap (see matte-sdk trimap)")
+    p.add_argument("--band", type=float, metavar="PX", help="--mask/--refine: unknown pixels each side of the edge")
+    p.add_argument("--screen", choices=("green", "blue", "auto"), help="key a green or blue screen, refine the key")
+    p.add_argument("--screen-colour", metavar="R,G,B", help="--screen: the screen's linear colour (default: picked)")
+    p.add_argument(
+        "--refine",
+        nargs="?",
+        const="",
+        metavar="REFINER",
+        help="--model is trimap-free: refine its alpha with REFINER (default: the embedded model)",
     )
     p.set_defaults(func=run)
 
