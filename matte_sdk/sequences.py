@@ -43,8 +43,8 @@ def parse_frames(text: str) -> list[int]:
     return list(range(first, last + 1, step))
 
 
-def listing(frames: Iterable[int], limit: int = 10) -> str:
-    """Frame numbers for a message, at most ``limit`` of them: ``3, 4, 7 and 99 more``."""
+def listing(frames: Iterable[object], limit: int = 10) -> str:
+    """Frame numbers (or image names) for a message, at most ``limit`` of them: ``3, 4, 7 and 99 more``."""
     frames = list(frames)
     shown = ", ".join(map(str, frames[:limit]))
     return shown + (f" and {len(frames) - limit} more" if len(frames) > limit else "")

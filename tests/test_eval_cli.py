@@ -144,6 +144,15 @@ def test_missing_counterparts_are_named(dataset, capsys):
     assert f"--pred {root / 'pred8'} has no shot10" in err and f"--gt {root / 'gt'} has no extra" in err
 
 
+def test_a_long_list_of_missing_counterparts_is_capped(dataset, capsys):
+    root, _ = dataset
+    for k in range(7):
+        write_png(root / "pred8" / f"extra{k}.png", np.zeros((H, W), np.uint8))
+    code, _, err = run(capsys, "--pred", root / "pred8", "--gt", root / "gt", "--trimap", root / "trimap")
+    assert code == 1 and err.count("\n") == 1
+    assert f"--gt {root / 'gt'} has no extra0, extra1, extra2, extra3, extra4 and 2 more;" in err
+
+
 def test_size_mismatch_is_named(dataset, capsys):
     root, _ = dataset
     write_png(root / "pred8" / "shot10.png", np.zeros((H, W + 1), np.uint8))

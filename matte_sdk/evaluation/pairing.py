@@ -126,10 +126,8 @@ def pair(predictions: dict[str, Source], counterparts: dict[str, Source]) -> lis
     for role, files in keyed.items():
         missing = sorted(wanted - files.keys(), key=_natural)
         if missing:
-            names = ", ".join(str(k) for k in missing[:MAX_NAMED])
-            more = f" and {len(missing) - MAX_NAMED} more" if len(missing) > MAX_NAMED else ""
             what = "frames " if by_frame else ""
-            problems.append(f"{role} {sources[role].arg} has no {what}{names}{more}")
+            problems.append(f"{role} {sources[role].arg} has no {what}{sequences.listing(missing, MAX_NAMED)}")
     if problems:
         raise InputError("missing counterparts: " + "; ".join(problems))
     entries = []
