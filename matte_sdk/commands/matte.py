@@ -157,7 +157,7 @@ def job_from_args(args: Any) -> MatteJob:
         keyframes=getattr(args, "keyframes", False),
         cut_detection=not getattr(args, "no_cut_detection", False),
         write_trimaps=getattr(args, "write_trimaps", None),
-        mask=getattr(args, "mask", None),  # mattes without painting: matte's own options too
+        mask=getattr(args, "mask", None),  # mattes without painting (matte's own options, not farm's)
         band=getattr(args, "band", None),
         screen=getattr(args, "screen", None),
         screen_colour=parse_colour(args.screen_colour) if getattr(args, "screen_colour", None) else None,
