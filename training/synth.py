@@ -92,7 +92,7 @@ def _smooth_edge(field: np.ndarray, threshold: float, softness: float) -> np.nda
     return np.clip(0.5 + dist / softness, 0, 1).astype(np.float32)
 
 
-def _downsample(canvas: Image.Image, h: int, w: int) -> np.ndarray:
+def _downsample(canvas: Image.Image) -> np.ndarray:
     """Box-filter a supersampled 8-bit coverage canvas to pixel coverage in [0, 1]."""
     return np.asarray(canvas.convert("F").reduce(SUPERSAMPLE), np.float32) / 255.0
 
@@ -164,7 +164,7 @@ def body_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         else:
             rx, ry = rng.uniform(0.1, 0.45, 2) * (w * s, h * s)
             draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=255)
-    return _downsample(canvas, h, w)
+    return _downsample(canvas)
 
 
 def strand_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | None) -> np.ndarray:
@@ -203,7 +203,7 @@ def strand_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | No
     draw = ImageDraw.Draw(canvas)
     for k in range(n):
         draw.line(paths[:, k].ravel().tolist(), fill=255, width=max(1, int(round(width[k] * s))), joint="curve")
-    return _downsample(canvas, h, w)
+    return _downsample(canvas)
 
 
 def foliage_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | None) -> np.ndarray:
@@ -234,7 +234,7 @@ def foliage_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | N
         if rng.random() < 0.5:  # a stem back towards the plant
             stem = [tuple(axis[0] * s), tuple((axis[0] - d * rng.uniform(3, 15)) * s)]
             draw.line(stem, fill=255, width=max(1, int(round(rng.uniform(0.3, 1.5) * s))))
-    return _downsample(canvas, h, w)
+    return _downsample(canvas)
 
 
 def translucent_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -262,7 +262,7 @@ def net_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
             wob = rng.uniform(0, 2) * np.sin(t / rng.uniform(10, 60) + rng.uniform(0, 6))
             pts = (w / 2, h / 2) + np.outer(t, d) + np.outer(off + wob, n)
             draw.line([tuple(q * s) for q in pts], fill=255, width=max(1, int(round(width * s))))
-    cov = _downsample(canvas, h, w)
+    cov = _downsample(canvas)
     region = _smooth_edge(fractal_noise(rng, h, w, rng.uniform(40, 150), 2), rng.uniform(0.2, 0.6), 1.0)
     return cov * region
 
