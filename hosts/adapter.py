@@ -20,6 +20,8 @@ and lists ``houdini = "my_package.houdini"`` under ``[project.entry-points.matte
 from __future__ import annotations
 
 import abc
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -39,6 +41,16 @@ class Installation:
     version: str
     location: str
     kind: str = "application"
+
+    @property
+    def version_key(self) -> tuple[int, ...]:
+        """The version's numbers, for ordering (``16.0v4`` → (16, 0, 4)); a version without any: (-1,)."""
+        return tuple(int(p) for p in re.findall(r"\d+", self.version)) or (-1,)
+
+
+def newest_first(found: Iterable[Installation]) -> list[Installation]:
+    """Installations ordered by version, newest first."""
+    return sorted(found, key=lambda i: i.version_key, reverse=True)
 
 
 class HostAdapter(abc.ABC):

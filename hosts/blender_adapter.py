@@ -23,7 +23,7 @@ from pathlib import Path
 from matte_sdk import __version__, hookimpl
 from matte_sdk.atomic import atomic_path
 
-from .adapter import HostAdapter, HostError, Installation, zip_output
+from .adapter import HostAdapter, HostError, Installation, newest_first, zip_output
 
 SOURCE = Path(__file__).parent / "blender"
 CLIENT = Path(__file__).parent / "client.py"
@@ -38,10 +38,6 @@ assert "bl_ext.user_default.{id}" in bpy.context.preferences.addons, "the extens
 bpy.ops.wm.save_userpref()
 print(bpy.utils.user_resource("EXTENSIONS", path="user_default/{id}"))
 """
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
 
 
 def _executables() -> list[str]:
@@ -89,7 +85,7 @@ class BlenderHost(HostAdapter):
         if importlib.util.find_spec("bpy") is not None:
             found.append(Installation(importlib.metadata.version("bpy"), os.path.abspath(sys.executable), "bpy module"))
         unique = {i.location: i for i in found}.values()
-        return sorted(unique, key=lambda i: _version_tuple(i.version), reverse=True)
+        return newest_first(unique)
 
     def package(self, output: Path, worker_command: list[str] | None = None) -> Path:
         """Zip the extension with the vendored client and the worker command (default: this Python)."""
@@ -115,7 +111,7 @@ class BlenderHost(HostAdapter):
         ``target`` is a Blender user-resources folder (what ``$BLENDER_USER_RESOURCES`` names, for example
         ``~/.config/blender/5.0``); by default Blender's own user folders are used.
         """
-        runners = [i for i in self.detect() if _version_tuple(i.version) >= MIN_VERSION]
+        runners = [i for i in self.detect() if i.version_key >= MIN_VERSION]
         if not runners:
             raise HostError(
                 "no Blender 5.0 or newer found (set $BLENDER to its executable, or build a package "

@@ -21,7 +21,7 @@ from pathlib import Path
 from matte_sdk import __version__, hookimpl
 from matte_sdk.atomic import atomic_path
 
-from .adapter import HostAdapter, HostError, Installation, zip_output
+from .adapter import HostAdapter, HostError, Installation, newest_first, zip_output
 
 SOURCE = Path(__file__).parent / "gimp"
 CLIENT = Path(__file__).parent / "client.py"
@@ -88,7 +88,7 @@ class GimpHost(HostAdapter):
 
     def detect(self) -> list[Installation]:
         found = [i for i in map(_ask, _executables()) if i is not None]
-        return sorted(found, key=lambda i: tuple(int(p) for p in i.version.split(".")), reverse=True)
+        return newest_first(found)
 
     def package(self, output: Path, worker_command: list[str] | None = None) -> Path:
         """Zip the plug-in folder (``matte_sdk/…``, to unpack into a GIMP ``plug-ins`` folder)."""

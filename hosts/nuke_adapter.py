@@ -22,7 +22,7 @@ from pathlib import Path
 from matte_sdk import __version__, hookimpl
 from matte_sdk.atomic import atomic_path
 
-from .adapter import HostAdapter, HostError, Installation, zip_output
+from .adapter import HostAdapter, HostError, Installation, newest_first, zip_output
 
 SOURCE = Path(__file__).parent / "nuke"
 CLIENT = Path(__file__).parent / "client.py"
@@ -76,10 +76,6 @@ def _candidates() -> list[str]:
     return list(dict.fromkeys(p for p in found if p and os.path.isfile(p) and os.access(p, os.X_OK)))
 
 
-def _version_key(inst: Installation) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", inst.version)) or (-1,)
-
-
 def _add_plugin_path(init: Path, folder: Path) -> None:
     """Add (or update) the one guarded line that puts ``folder`` on Nuke's plug-in path to ``init``."""
     line = f"import os, nuke; os.path.isdir({str(folder)!r}) and nuke.pluginAddPath({str(folder)!r})  {MARKER}\n"
@@ -113,7 +109,7 @@ class NukeHost(HostAdapter):
 
     def detect(self) -> list[Installation]:
         found = [Installation(_version(p), p) for p in _candidates()]
-        return sorted(found, key=_version_key, reverse=True)
+        return newest_first(found)
 
     def package(self, output: Path, worker_command: list[str] | None = None) -> Path:
         """Zip the plug-in folder (top folder ``matte_sdk/``) with the worker command (default: this Python)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import matte_sdk
 from matte_sdk_hosts import blender_adapter
-from matte_sdk_hosts.adapter import adapters
+from matte_sdk_hosts.adapter import Installation, adapters, newest_first
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -22,6 +22,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_blender_is_a_registered_host():
     assert type(adapters()["blender"]) is blender_adapter.BlenderHost
+
+
+def test_installations_are_ordered_by_their_version_numbers():
+    found = [Installation(v, v) for v in ("5.0.9", "unknown", "16.0v4", "5.0.10", "4.5")]
+    assert [i.version for i in newest_first(found)] == ["16.0v4", "5.0.10", "5.0.9", "4.5", "unknown"]
 
 
 def test_list_names_every_registered_host():
