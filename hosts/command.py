@@ -38,6 +38,9 @@ def package(args: Any) -> int:
     return 0
 
 
+HOST_HELP = "blender, nuke, gimp, or a host a plugin registers (see `matte-sdk hosts list`)"
+
+
 @hookimpl
 def register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -48,7 +51,7 @@ def register_commands(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
     sub.add_parser("list", help="registered hosts and the installations found").set_defaults(func=list_hosts)
     q = sub.add_parser("install", help="install a host's plug-in into its user folders, enabled")
-    q.add_argument("host", metavar="HOST")
+    q.add_argument("host", metavar="HOST", help=HOST_HELP)
     q.add_argument(
         "--target",
         metavar="DIR",
@@ -58,6 +61,6 @@ def register_commands(subparsers: Any) -> None:
     )
     q.set_defaults(func=install)
     q = sub.add_parser("package", help="build a host's installable plug-in file")
-    q.add_argument("host", metavar="HOST")
+    q.add_argument("host", metavar="HOST", help=HOST_HELP)
     q.add_argument("-o", "--output", required=True, metavar="FILE", help="output file: a .zip for every built-in host")
     q.set_defaults(func=package)
