@@ -16,7 +16,7 @@ from typing import Any
 import onnx
 
 from matte_sdk import __version__
-from matte_sdk.atomic import write_bytes
+from matte_sdk.atomic import atomic_paths, write_bytes
 from matte_sdk.contract import CONTRACT_KEY, ModelSpec
 from matte_sdk.engines.profiles import profile
 from matte_sdk.engines.tensorrt import sidecar_path, tensorrt_problem
@@ -265,9 +265,9 @@ def _write_engine(
     _log_parity(log, "the TensorRT engine", result)
     validate.require(result, f"{out}: TensorRT engine (nothing written)")
     provenance["parity"] = {**provenance["parity"], "tensorrt": result.to_json()}
-    write_bytes(out, built.data)
-    write_bytes(
-        sidecar_path(out), json.dumps(json.loads(replace(fitted, provenance=provenance).to_json()), indent=2).encode()
-    )
+    sidecar = json.dumps(json.loads(replace(fitted, provenance=provenance).to_json()), indent=2).encode()
+    with atomic_paths([out, sidecar_path(out)]) as (engine_tmp, sidecar_tmp):  # one unit: never one without the other
+        engine_tmp.write_bytes(built.data)
+        sidecar_tmp.write_bytes(sidecar)
     log(f"wrote {out} and {sidecar_path(out).name} ({precision}, TensorRT {built.trt_version})")
     return out
