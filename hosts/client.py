@@ -76,10 +76,16 @@ def split_command(text: str) -> list[str]:
     return shlex.split(text)
 
 
-def default_command() -> list[str]:
-    """The worker command: ``$MATTE_SDK_WORKER``, else ``matte-sdk worker`` found on ``PATH``."""
+def default_command(recorded: str | os.PathLike | None = None) -> list[str]:
+    """The worker command: ``$MATTE_SDK_WORKER``, else the one in ``recorded`` (a plug-in's ``worker.json``,
+    written when it was packaged) if that file and its program exist, else ``matte-sdk worker`` on ``PATH``."""
     if os.environ.get(COMMAND_VARIABLE):
         return split_command(os.environ[COMMAND_VARIABLE])
+    if recorded is not None and os.path.isfile(recorded):
+        with open(recorded, encoding="utf-8") as f:
+            packaged = json.load(f)["command"]
+        if packaged and os.path.isfile(packaged[0]):
+            return list(packaged)
     exe = shutil.which("matte-sdk")
     if exe is None:
         raise WorkerError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import signal
@@ -273,3 +274,21 @@ def test_the_docstring_example_is_a_request_the_worker_accepts():
     fields = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg != "on_progress"}
     request = MatteRequest.parse({"id": 1, "op": "matte", "plate": ast.literal_eval(call.args[0]), **fields})
     assert request.job.frames == fields["frames"]
+
+
+def test_worker_command_is_the_variable_then_the_recorded_one_then_path(tmp_path, monkeypatch):
+    recorded = tmp_path / "worker.json"
+    recorded.write_text(json.dumps({"command": [sys.executable, "-m", "matte_sdk", "worker"]}))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.delenv(client_module.COMMAND_VARIABLE, raising=False)
+    assert client_module.default_command(recorded) == [sys.executable, "-m", "matte_sdk", "worker"]
+    monkeypatch.setenv(client_module.COMMAND_VARIABLE, "/opt/py -m matte_sdk worker")
+    assert client_module.default_command(recorded) == ["/opt/py", "-m", "matte_sdk", "worker"]
+    monkeypatch.delenv(client_module.COMMAND_VARIABLE)
+    recorded.write_text(json.dumps({"command": [str(tmp_path / "gone" / "python"), "-m", "matte_sdk", "worker"]}))
+    (tmp_path / "bin").mkdir()
+    exe = tmp_path / "bin" / "matte-sdk"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert client_module.default_command(recorded) == [str(exe), "worker"]  # the recorded program is gone
+    assert client_module.default_command(tmp_path / "none.json") == [str(exe), "worker"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import bpy
@@ -18,12 +16,7 @@ def command() -> list[str]:
     addon = bpy.context.preferences.addons.get(__package__)
     if addon is not None and addon.preferences.worker_command.strip():
         return client.split_command(addon.preferences.worker_command)
-    if os.environ.get(client.COMMAND_VARIABLE):
-        return client.default_command()
-    packaged = json.loads((Path(__file__).parent / "worker.json").read_text(encoding="utf-8"))["command"]
-    if Path(packaged[0]).is_file():
-        return packaged
-    return client.default_command()
+    return client.default_command(Path(__file__).parent / "worker.json")
 
 
 def worker() -> client.WorkerClient:

@@ -40,12 +40,7 @@ def alive(pid: int) -> bool:
 
 def command() -> list[str]:
     """``$MATTE_SDK_WORKER``, else the command recorded at install time if its program exists, else PATH's."""
-    recorded = Path(__file__).with_name("worker.json")
-    if not os.environ.get(client.COMMAND_VARIABLE) and recorded.is_file():
-        packaged = json.loads(recorded.read_text(encoding="utf-8"))["command"]
-        if Path(packaged[0]).is_file():
-            return packaged
-    return client.default_command()
+    return client.default_command(Path(__file__).with_name("worker.json"))
 
 
 def _connect(path: str) -> socket.socket | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import json
-import os
 import sys
 import threading
 from pathlib import Path
@@ -17,14 +15,7 @@ _worker: client.WorkerClient | None = None
 
 def command() -> list[str]:
     """The worker command: ``$MATTE_SDK_WORKER``, the one recorded at packaging time, or PATH's ``matte-sdk``."""
-    if os.environ.get(client.COMMAND_VARIABLE):
-        return client.default_command()
-    packaged = Path(__file__).with_name("worker.json")
-    if packaged.is_file():
-        recorded = json.loads(packaged.read_text(encoding="utf-8"))["command"]
-        if recorded and Path(recorded[0]).is_file():
-            return list(recorded)
-    return client.default_command()
+    return client.default_command(Path(__file__).with_name("worker.json"))
 
 
 def worker() -> client.WorkerClient:
