@@ -12,7 +12,7 @@ party's do::
     def register_presets(register):
         register(Preset("mynet", "My network: RGB 0-1 in, alpha out", my_conventions))
 
-Built-in conventions (the README's "Presets" section has the full table):
+Built-in conventions (docs/convert.md, "Presets", has the full table):
 
 - ``trimap``: one input ``input`` N×4×H×W = sRGB-encoded RGB 0–1 normalised with ImageNet mean/std,
   then a gray trimap {0, 0.5, 1}; one output ``alpha`` N×1×H×W in 0–1; size multiple 32.

@@ -1,9 +1,9 @@
 """The Blender host: packages ``hosts/blender/`` as a Blender 5 extension and installs it with Blender.
 
 The extension does not bundle the SDK: it talks to ``matte-sdk worker`` through the vendored
-``client.py`` (the README's "Why the extension talks to a worker" says why). :meth:`BlenderHost.package`
-therefore records the worker command of the Python that builds the package in ``worker.json``; the
-add-on's preferences and ``$MATTE_SDK_WORKER`` override it.
+``client.py`` (docs/hosts.md, "Why the extension talks to a worker instead of bundling wheels", says
+why). :meth:`BlenderHost.package` therefore records the worker command of the Python that builds the
+package in ``worker.json``; the add-on's preferences and ``$MATTE_SDK_WORKER`` override it.
 """
 
 from __future__ import annotations
