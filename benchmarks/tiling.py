@@ -1,17 +1,18 @@
 """Where the time of a large plate goes, in one run: the work counted, tiled against whole frame, time
 against the unknown band's area, the stages of an end-to-end frame, and the rate against the machine's.
 
-    python benchmarks/tiling.py [--model M] [--sizes 4k 8k] [--tile 1024] [--batch 1] [--device cpu]
+    python benchmarks/tiling.py [--model M] [--sizes 4k 8k 4k-wide] [--tile 1024] [--batch 1] [--device cpu]
                                 [--areas 0.01 0.05 0.2 1] [--no-frame]
 
 1. The work: multiply-adds per pixel counted from the ONNX graph (``benchmarks/flops.py``), and the
    machine's peak, a 2-thread float32 numpy matmul measured here.
-2. Tiled against whole frame on 4K and 8K plates (a wavy-edged object with a 40-px unknown band around its
-   edge, as a real trimap has): seconds, peak RSS, tiles run, pixels the model computed, GMAC and GMAC/s
-   against the peak, and max and mean |Δα| between the two over the unknown band. Each configuration runs
-   in a fresh process so its peak RSS is its own; a whole-frame run that dies (out of memory) is reported,
-   and one is not started when the memory it needs (the previous size's whole-frame RSS scaled by pixels)
-   exceeds what the machine has available, so a shared machine's other processes are not pushed out.
+2. Tiled against whole frame on 4K and 8K plates (a wavy-edged object with a 40-px unknown band around
+   its edge, as a real trimap has; ``4k-wide``: a 400-px band, 22% of the plate): seconds, peak RSS, tiles
+   run, pixels the model computed, GMAC and GMAC/s against the peak, and max and mean |Δα| between the
+   two over the unknown band. Each configuration runs in a fresh process so its peak RSS is its own; a
+   whole-frame run that dies (out of memory) is reported, and one is not started when the memory it needs
+   (the previous size's whole-frame RSS scaled by pixels) would leave the machine under 4 GiB available,
+   so a shared machine's other processes are not pushed out.
 3. Time against the unknown band's area on the same 4K plate, tiled: each area as thin bands (12-px
    wavy rings spread over the frame) and as one compact blob, and the whole frame unknown.
 4. The end-to-end 4K frame of ``benchmarks/foreground.py`` (read, colour, model, foreground, write).
@@ -33,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-SIZES = {"2k": (1080, 2048), "4k": (2160, 3840), "8k": (4320, 7680)}
+#: Plates by name: height, width and the unknown band's half-width around the object's edge.
+PLATES = {"2k": (1080, 2048, 20), "4k": (2160, 3840, 20), "8k": (4320, 7680, 20), "4k-wide": (2160, 3840, 200)}
 RING_WIDTH = 12  # px, the thin bands of the area sweep
 
 
@@ -47,15 +49,15 @@ def _field(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return radius - r * wave, radius / wave
 
 
-def plate_and_trimap(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """A wavy-edged object over a gradient, with a 40-px-wide unknown band around its edge."""
+def plate_and_trimap(h: int, w: int, band: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """A wavy-edged object over a gradient, with a ``2 * band``-px-wide unknown band around its edge."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dist, _ = _field(h, w)
     alpha = np.clip(0.5 - dist / 6, 0, 1)
     fg = np.stack([1.8 + 0 * xx, 0.6 + 0.2 * np.sin(xx / 37), 0.2 + 0 * xx], -1)
     bg = np.stack([0.05 + 0.1 * xx / w, 0.2 + 0 * xx, 0.5 * yy / h], -1)
     plate = (alpha[..., None] * fg + (1 - alpha[..., None]) * bg).astype(np.float32)
-    trimap = np.where(dist < -20, 1.0, np.where(dist > 20, 0.0, 0.5)).astype(np.float32)
+    trimap = np.where(dist < -band, 1.0, np.where(dist > band, 0.0, 0.5)).astype(np.float32)
     return plate, trimap
 
 
@@ -103,7 +105,7 @@ def _timed(matter, plate: np.ndarray, trimap: np.ndarray) -> dict:
 
 def child_compare(model: str | None, size: str, tile: int, batch: int, device: str, out: str) -> None:
     """One plate, one mode; alpha to ``out`` (.npy), the rest as JSON on stdout."""
-    plate, trimap = plate_and_trimap(*SIZES[size])
+    plate, trimap = plate_and_trimap(*PLATES[size])
     matter = _matter(model, device, tile, batch)
     matter.matte(plate[:256, :256], trimap[:256, :256])  # warm-up: session initialisation, allocator
     r = _timed(matter, plate, trimap)
@@ -114,7 +116,7 @@ def child_compare(model: str | None, size: str, tile: int, batch: int, device: s
 
 def child_areas(model: str | None, tile: int, batch: int, device: str, areas: list[float]) -> None:
     """The area sweep on the 4K plate, one JSON line per case."""
-    h, w = SIZES["4k"]
+    h, w, _ = PLATES["4k"]
     plate, trimap = plate_and_trimap(h, w)
     dist, _ = _field(h, w)
     known = np.where(dist < 0, 1.0, 0.0).astype(np.float32)
@@ -162,7 +164,7 @@ def _child(args: argparse.Namespace, *extra: str, env: dict | None = None) -> tu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="engine file (default: the embedded default model)")
-    parser.add_argument("--sizes", nargs="+", default=["4k", "8k"], choices=SIZES)
+    parser.add_argument("--sizes", nargs="+", default=["4k", "8k", "4k-wide"], choices=PLATES)
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
@@ -205,7 +207,7 @@ def main() -> None:
             alphas = {}
             for mode, tile in ((f"tiled {args.tile}", args.tile), ("whole frame", 0)):
                 out = str(Path(tmp) / f"{size}-{tile}.npy")
-                need, have = whole_mib_per_px * SIZES[size][0] * SIZES[size][1], _available_mib()
+                need, have = whole_mib_per_px * PLATES[size][0] * PLATES[size][1], _available_mib()
                 if tile == 0 and need + 4096 > have:  # leave the others 4 GiB
                     print(f"{size:<6} {mode:<12} not run: needs about {need:.0f} MiB, {have:.0f} MiB available")
                     continue
@@ -217,10 +219,10 @@ def main() -> None:
                 r = json.loads(lines[-1])
                 alphas[tile] = np.load(out)
                 if tile == 0:
-                    whole_mib_per_px = r["peak_rss_mib"] / (SIZES[size][0] * SIZES[size][1])
+                    whole_mib_per_px = r["peak_rss_mib"] / (PLATES[size][0] * PLATES[size][1])
                 delta = ""
                 if len(alphas) == 2:
-                    unknown = plate_and_trimap(*SIZES[size])[1] == 0.5
+                    unknown = plate_and_trimap(*PLATES[size])[1] == 0.5
                     d = np.abs(alphas[args.tile] - alphas[0])[unknown]
                     delta = f"{d.max():>9.4f} {d.mean():>9.5f}"
                 print(
