@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 PROTOCOL = 1
+#: The matte fields of the worker feature ``without_painting``; older workers would ignore them.
+WITHOUT_PAINTING = {"mask", "band", "screen", "screen_colour", "refine"}
 #: Environment variable holding the worker command line (see :func:`split_command`).
 COMMAND_VARIABLE = "MATTE_SDK_WORKER"
 #: Variables of the host's own Python that would break the worker's (different) interpreter.
@@ -328,6 +330,11 @@ class WorkerClient:
         *,
         outputs: Mapping[str, Any],
         trimap: Any = None,
+        mask: Any = None,
+        band: float | None = None,
+        screen: str | None = None,
+        screen_colour: Sequence[float] | None = None,
+        refine: bool | str | os.PathLike | None = None,
         background: Any = None,
         model: str | os.PathLike | None = None,
         device: str = "auto",
@@ -349,13 +356,28 @@ class WorkerClient:
         ``"1001-1100x2"``; default: every frame on disk) picks the frames, and a path that is not a
         pattern (a still trimap or clean plate) serves every frame. ``premultiply`` writes the
         premultiplied RGBA plate as the alpha output; ``skip_existing`` skips frames whose files are up
-        to date. ``on_progress`` gets each progress event; when ``is_cancelled()`` turns true the
+        to date.
+
+        Without a painted trimap (give at most one of ``trimap``, ``mask``, ``screen``, ``refine``, as
+        for ``matte-sdk matte``): ``mask``, a rough or soft mask (path or SharedFrame: a selection, a
+        roto), becomes a trimap with an unknown ``band`` of that many pixels each side of its edge;
+        ``screen`` (``green``, ``blue`` or ``auto``) keys a screen plate, whose linear colour
+        ``screen_colour`` ((r, g, b)) is picked from the plate unless given; ``refine`` (True for the
+        embedded model, or a model path) refines the alpha of a trimap-free ``model`` (``band`` too).
+        A worker too old for these fields raises :class:`WorkerError` with code ``protocol``.
+
+        ``on_progress`` gets each progress event; when ``is_cancelled()`` turns true the
         request is cancelled and :class:`WorkerError` with code ``cancelled`` is raised. ``timeout``
         (default: the client's) is the request's overall deadline (:class:`WorkerTimeout`).
         """
         fields = {
             "plate": plate,
             "trimap": trimap,
+            "mask": mask,
+            "band": band,
+            "screen": screen,
+            "screen_colour": None if screen_colour is None else list(screen_colour),
+            "refine": os.fspath(refine) if isinstance(refine, os.PathLike) else refine or None,
             "background": background,
             "outputs": dict(outputs),
             "model": model,
@@ -366,9 +388,14 @@ class WorkerClient:
             "premultiply": premultiply or None,
             "skip_existing": skip_existing or None,
         }
+        sent = {k: v for k, v in fields.items() if v is not None}
+        new = sorted(sent.keys() & WITHOUT_PAINTING)
+        if new and "without_painting" not in self.start().get("features", ()):
+            sdk = self.info.get("sdk")
+            raise WorkerError(f"this worker (matte-sdk {sdk}) predates {', '.join(new)}: update matte-sdk", "protocol")
         return self.request(
             "matte",
-            {k: v for k, v in fields.items() if v is not None},
+            sent,
             on_progress=on_progress,
             is_cancelled=is_cancelled,
             idle_timeout=idle_timeout,

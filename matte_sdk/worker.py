@@ -26,7 +26,7 @@ from . import __version__
 from .errors import InputError, MatteError
 from .jobs import Cancelled, Event, run_job
 from .matter import Matter
-from .worker_protocol import PROTOCOL, MatteRequest, error_code
+from .worker_protocol import FEATURES, PROTOCOL, MatteRequest, error_code
 
 
 # -- the worker --------------------------------------------------------------------------------------------
@@ -56,6 +56,7 @@ class Worker:
         self.emit(
             event="ready",
             protocol=PROTOCOL,
+            features=list(FEATURES),
             sdk=__version__,
             pid=os.getpid(),
             python=".".join(map(str, sys.version_info[:3])),

@@ -7,6 +7,7 @@ through the same read→matte→write path and the same checks as ``matte-sdk ma
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-from . import colour
+from . import colour, keying
 from .errors import DeviceError, InputError, MatteError, ModelContractError
 from .imageio import Image
 from .jobs import OUTPUT_ROLES, MatteJob
@@ -23,6 +24,10 @@ from .matter import Matte
 from .sequences import is_pattern
 
 PROTOCOL = 1
+#: What this worker can do beyond protocol 1's first release, in its ``ready`` event: ``without_painting``
+#: = the ``mask``, ``band``, ``screen``, ``screen_colour`` and ``refine`` request fields (older workers
+#: ignore fields they do not know, so clients check this before sending them).
+FEATURES = ("without_painting",)
 #: Error codes by exception class; other :class:`MatteError` s are ``matte``, anything else ``internal``.
 ERROR_CODES: dict[type[Exception], str] = {InputError: "input", ModelContractError: "model", DeviceError: "device"}
 
@@ -155,8 +160,10 @@ class MatteRequest:
             model=msg.get("model"),
             skip_existing=msg.get("skip_existing", False),
             allow_8bit=msg.get("allow_8bit", False),
+            mask=_target(msg.get("mask"), "mask"),
+            **_without_painting(msg),
         )
-        files = (job.plate, job.trimap, job.background, *targets.values())
+        files = (job.plate, job.trimap, job.mask, job.background, *targets.values())
         if any(isinstance(v, SharedFrame) for v in files):
             if job.frames is not None:
                 raise RequestError("frames: shared frames hold a single frame; frame ranges are read from files")
@@ -173,3 +180,31 @@ def _target(value: Any, what: str) -> str | SharedFrame | None:
     if isinstance(value, dict):
         return SharedFrame.parse(value, what)
     raise RequestError(f"{what} must be a path or a shared frame, not {type(value).__name__}")
+
+
+def _without_painting(msg: dict) -> dict[str, Any]:
+    """The ``band``, ``screen``, ``screen_colour`` and ``refine`` fields as :class:`MatteJob` fields, the
+    values ``matte --band/--screen/--screen-colour/--refine`` give; which of them go together is
+    :meth:`MatteJob.check`'s to say, as for the command line."""
+    band, screen, colour_, refine = (msg.get(k) for k in ("band", "screen", "screen_colour", "refine"))
+    if band is not None and not (_number(band) and math.isfinite(band)):
+        raise RequestError(f"band must be a number of pixels, not {band!r}")
+    screens = (*keying.SCREENS, "auto")
+    if screen is not None and screen not in screens:
+        raise RequestError(f"screen must be one of {', '.join(screens)}, not {screen!r}")
+    if colour_ is not None:
+        if not (isinstance(colour_, list) and len(colour_) == 3 and all(map(_number, colour_))):
+            raise RequestError(f"screen_colour must be [r, g, b] (three linear numbers), not {colour_!r}")
+        colour_ = keying.parse_colour(",".join(map(str, colour_)))
+    if refine is not None and (not isinstance(refine, (bool, str)) or refine == ""):
+        raise RequestError(f"refine must be true or a model path, not {refine!r}")
+    return {
+        "band": None if band is None else float(band),
+        "screen": screen,
+        "screen_colour": colour_,
+        "refine": "" if refine is True else (refine or None),  # "": the embedded model, as bare --refine
+    }
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -440,3 +440,96 @@ def test_skip_existing_and_frame_ranges_through_the_worker(worker, models, seque
     worker.send(id="far", frames="1-100000000", **request)
     error = worker.finish("far")[1]
     assert error["code"] == "input" and "at most 1000000 per run" in error["message"]
+
+
+# -- mattes without painting: mask, band, screen, screen_colour, refine --------------------------------------
+def _cli(*args) -> None:
+    from matte_sdk.cli import main
+
+    assert main([str(a) for a in args]) == 0
+
+
+def _file_request(worker, rid: str, plate: Path, out: Path, **fields) -> dict:
+    worker.send(id=rid, op="matte", plate=str(plate), outputs={"alpha": str(out)}, device="cpu", **fields)
+    return worker.finish(rid)[1]
+
+
+def test_mask_and_refine_file_requests_equal_the_command_line(worker, models, tmp_path):
+    from test_cli_without_painting import disc_mask
+
+    plate = write_exr(tmp_path / "plate.exr", make_plate(96, 128)[0])
+    mask = write_exr(tmp_path / "mask.exr", disc_mask() / 255.0, fmt="float", channels=["Y"])
+    trimap_model, free = str(models["trimap"]), str(models["free"])
+    cases = {  # request fields, matte's flags
+        "mask": ({"mask": str(mask), "band": 6, "model": trimap_model}, ("--mask", mask, "--band", 6)),
+        "refine": ({"refine": trimap_model, "band": 3, "model": free}, ("--refine", trimap_model, "--band", 3)),
+    }
+    for name, (fields, flags) in cases.items():
+        done = _file_request(worker, name, plate, tmp_path / f"w-{name}.exr", **fields)
+        assert done["event"] == "done", done
+        _cli("matte", plate, "-o", tmp_path / f"c-{name}.exr", "--device", "cpu", "--model", fields["model"], *flags)
+        cli = read_image(tmp_path / f"c-{name}.exr").pixels
+        np.testing.assert_array_equal(read_image(tmp_path / f"w-{name}.exr").pixels, cli)
+    plain = _alpha(models["trimap"], plate, write_exr(tmp_path / "t.exr", make_plate(96, 128)[1], fmt="float"))
+    assert not np.array_equal(read_image(tmp_path / "w-mask.exr").pixels[..., 0], plain)  # the mask was used
+
+
+def test_a_shared_frame_mask_bottom_up_equals_the_file_mask(worker, models, tmp_path):
+    """A GIMP selection or a Nuke roto: the mask lives in the host, in shared memory."""
+    from test_cli_without_painting import disc_mask
+
+    plate = make_plate(96, 128)[0]
+    soft = (disc_mask() / 255.0).astype(np.float32)
+    soft[40:50, :] *= 0.5  # soft pixels become unknown too
+    files = write_exr(tmp_path / "plate.exr", plate, fmt="float"), write_exr(tmp_path / "m.exr", soft, fmt="float")
+    _cli("matte", files[0], "--mask", files[1], "--band", 4, "-o", tmp_path / "cli.exr", "--model", models["trimap"])
+    worker.send(
+        id="shm",
+        op="matte",
+        plate=_shared(tmp_path / "plate.f32", plate),
+        mask=_shared(tmp_path / "mask.f32", soft[::-1, :, None], origin="bottom"),
+        band=4,
+        outputs={"alpha": _shared(tmp_path / "out.f32", np.zeros((96, 128, 1)))},
+        model=str(models["trimap"]),
+    )
+    assert worker.finish("shm")[1]["event"] == "done"
+    alpha = np.fromfile(tmp_path / "out.f32", np.float32).reshape(96, 128)
+    np.testing.assert_array_equal(alpha, read_image(tmp_path / "cli.exr").pixels[..., 0])
+
+
+def test_screen_request_equals_matte_screen(worker, models, tmp_path):
+    from test_keying import SCREEN, scene, uneven
+
+    plate = write_exr(tmp_path / "green.exr", scene(light=uneven())[0], fmt="float")
+    model, colour = str(models["trimap"]), [float(v) for v in SCREEN]
+    text = ",".join(map(str, colour))
+    for name, fields, flags in (
+        ("auto", {"screen": "auto"}, ("--screen", "auto")),
+        ("given", {"screen": "green", "screen_colour": colour}, ("--screen", "green", "--screen-colour", text)),
+    ):
+        assert _file_request(worker, name, plate, tmp_path / f"w-{name}.exr", model=model, **fields)["event"] == "done"
+        _cli("matte", plate, *flags, "-o", tmp_path / f"c-{name}.exr", "--model", model, "--device", "cpu")
+        cli = read_image(tmp_path / f"c-{name}.exr").pixels
+        np.testing.assert_array_equal(read_image(tmp_path / f"w-{name}.exr").pixels, cli)
+
+
+def test_bad_without_painting_fields_are_bad_requests_and_the_worker_lives_on(worker, models, plate_files, tmp_path):
+    plate, out = plate_files["plate"], tmp_path / "a.exr"
+    bad = {
+        "band": ("4", True, [4]),
+        "screen": ("red", 1, True),
+        "screen_colour": ("0,1,0", [0, 1], [0, "1", 0], [0, True, 0], {"r": 0}),
+        "refine": (3, "", [1]),
+        "mask": (5, [1]),
+    }
+    for key, values in bad.items():
+        for value in values:
+            error = _file_request(worker, "bad", plate, out, model=str(models["trimap"]), **{key: value})
+            assert error["event"] == "error" and error["code"] == "bad_request", (key, value, error)
+            assert error["message"].startswith(key) and "\n" not in error["message"], error
+    error = _file_request(worker, "big", plate, out, screen="green", screen_colour=[0, 1e400, 0])  # inf
+    assert error["code"] == "bad_request" and "three numbers" in error["message"]
+    both = _file_request(worker, "both", plate, out, trimap=str(plate_files["trimap"]), mask=str(plate_files["trimap"]))
+    assert both["code"] == "input" and "give one of --trimap, --mask" in both["message"]
+    assert _file_request(worker, "ok", plate, out, trimap=str(plate_files["trimap"]))["event"] == "done"
+    assert not out.with_name("a.exr.tmp").exists()
