@@ -292,3 +292,42 @@ def test_worker_command_is_the_variable_then_the_recorded_one_then_path(tmp_path
     exe.chmod(0o755)
     assert client_module.default_command(recorded) == [str(exe), "worker"]  # the recorded program is gone
     assert client_module.default_command(tmp_path / "none.json") == [str(exe), "worker"]
+
+
+def test_mask_from_a_host_selection_and_refine_equal_the_command_line(worker, models, tmp_path):
+    from test_cli_without_painting import disc_mask
+
+    from matte_sdk.cli import main
+
+    plate = make_plate(96, 128)[0]
+    selection = (disc_mask() / 255.0).astype(np.float32)
+    p = write_exr(tmp_path / "plate.exr", plate, fmt="float")
+    m = write_exr(tmp_path / "mask.exr", selection, fmt="float", channels=["Y"])
+    for flags, model, out in ((["--mask", m, "--band", 5], "trimap", "m.exr"), (["--refine"], "free", "r.exr")):
+        args = ["matte", p, *flags, "-o", tmp_path / out, "--device", "cpu", "--model", models[model]]
+        assert main([str(a) for a in args]) == 0
+    with SharedFrame(128, 96, 3) as sp, SharedFrame(128, 96, 1) as sm, SharedFrame(128, 96, 1) as a:
+        np.frombuffer(sp.buffer, np.float32)[:] = plate.ravel()
+        np.frombuffer(sm.buffer, np.float32)[:] = selection.ravel()
+        worker.matte(sp, mask=sm, band=5, outputs={"alpha": a}, model=models["trimap"], device="cpu")
+        alpha = np.frombuffer(a.buffer, np.float32).reshape(96, 128).copy()
+    np.testing.assert_array_equal(alpha, read_image(tmp_path / "m.exr").pixels[..., 0])
+    worker.matte(p, refine=True, outputs={"alpha": tmp_path / "w.exr"}, model=models["free"], device="cpu")
+    np.testing.assert_array_equal(read_image(tmp_path / "w.exr").pixels, read_image(tmp_path / "r.exr").pixels)
+
+
+OLD_WORKER = """
+import json, sys
+print(json.dumps({"event": "ready", "protocol": 1, "sdk": "0.1.0", "pid": 0}), flush=True)
+for line in sys.stdin:
+    msg = json.loads(line)
+    print(json.dumps({"event": "done", "id": msg["id"], "op": msg["op"]}), flush=True)
+"""
+
+
+def test_an_older_worker_is_not_sent_fields_it_would_ignore():
+    with WorkerClient([sys.executable, "-c", OLD_WORKER]) as old:
+        with pytest.raises(WorkerError, match="predates refine, screen: update matte-sdk") as info:
+            old.matte("plate.exr", screen="green", refine=True, outputs={"alpha": "a.exr"})
+        assert info.value.code == "protocol"
+        assert old.matte("plate.exr", trimap="t.exr", outputs={"alpha": "a.exr"})["op"] == "matte"
