@@ -325,8 +325,10 @@ def run_job(
     emit: Callable[[Event], None],
     cancelled: Callable[[], bool] = lambda: False,
     frames: list[int | None] | None = None,
+    refiner: Matter | None = None,
 ) -> JobResult:
-    """Run every frame of ``job`` (``frames``: what :meth:`MatteJob.check` returned, else it is called),
+    """Run every frame of ``job`` (``frames``: what :meth:`MatteJob.check` returned, else it is called;
+    ``refiner``: ``job.refine``'s model already loaded, else it is loaded here),
     emitting events; a failing frame is reported and the rest go on. Stale temps of killed runs beside
     the outputs are removed first. Raises :class:`Cancelled` when ``cancelled()`` turns true."""
     frames = job.check(cancelled) if frames is None else frames
@@ -344,7 +346,8 @@ def run_job(
         matter.reset()
     shot = shots.ShotMatter(matter, temporal=job.temporal, cut_detection=job.cut_detection) if len(frames) > 1 else None
     propagated = _propagated_trimaps(job, frames)
-    refiner = None if job.refine is None else Matter.load(job.refine or None, device=matter.device)
+    if refiner is None and job.refine is not None:
+        refiner = Matter.load(job.refine or None, device=matter.device)
     for frame in frames:
         if cancelled():
             raise Cancelled()

@@ -228,7 +228,8 @@ class Worker:
                 **({"skipped": True} if kind == "skipped" else {}),
             )
 
-        result = run_job(matter, job, forward, cancelled, frames)
+        refiner = None if job.refine is None else self.matter(job.refine or None, matter.device, None)
+        result = run_job(matter, job, forward, cancelled, frames, refiner)
         if result.failed:
             failed = "; ".join(f"frame {f}: {m}" if f is not None else m for f, m in result.failed.items())
             raise InputError(

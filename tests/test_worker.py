@@ -533,3 +533,15 @@ def test_bad_without_painting_fields_are_bad_requests_and_the_worker_lives_on(wo
     assert both["code"] == "input" and "give one of --trimap, --mask" in both["message"]
     assert _file_request(worker, "ok", plate, out, trimap=str(plate_files["trimap"]))["event"] == "done"
     assert not out.with_name("a.exr.tmp").exists()
+
+
+def test_the_refiner_stays_loaded_between_requests(worker, models, plate_files, tmp_path):
+    for k in range(2):
+        fields = {"model": str(models["free"]), "refine": str(models["trimap"])}
+        assert _file_request(worker, f"r{k}", plate_files["plate"], tmp_path / f"a{k}.exr", **fields)["event"] == "done"
+    worker.send(id="st", op="status")
+    models_loaded = [e["model"] for e in worker.finish("st")[1]["engines"]]
+    assert models_loaded == [str(models[name].resolve()) for name in ("free", "trimap")]
+    worker.send(id="bye", op="shutdown")
+    assert worker.finish("bye")[1]["event"] == "done" and worker.wait() == 0
+    assert sum("worker: loaded" in line for line in worker.stderr) == 2
