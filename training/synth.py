@@ -167,10 +167,20 @@ def body_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return _downsample(canvas)
 
 
-def strand_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | None) -> np.ndarray:
-    """Coverage of hair/fur-like strands: anti-aliased curves growing out of ``body``'s edge (or anywhere)."""
+def strand_layer(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    body: np.ndarray | None,
+    count: int | None = None,
+    lengths: tuple[float, float] | None = None,
+    widths: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Coverage of hair/fur-like strands: anti-aliased curves growing out of ``body``'s edge (or anywhere).
+
+    ``count`` strands, ``lengths`` and ``widths`` (px, uniform ranges) fix what is otherwise drawn at random."""
     s = SUPERSAMPLE
-    n = int(rng.integers(10, rng.choice([100, 600])))
+    n = int(rng.integers(10, rng.choice([100, 600]))) if count is None else count
     if body is not None and (edge := (body > 0.1) & (body < 0.9)).sum() > 10:
         ys, xs = np.nonzero(edge)
         pick = rng.integers(0, len(ys), n)
@@ -187,8 +197,8 @@ def strand_layer(rng: np.random.Generator, h: int, w: int, body: np.ndarray | No
         angle = np.full(n, rng.uniform(0, 2 * np.pi)) + rng.normal(0, rng.uniform(0.1, 1.5), n)
     flow = rng.uniform(0, 2 * np.pi)  # a combing direction the strands bend towards
     bend = rng.uniform(0, 0.25)
-    length = rng.uniform(5, rng.choice([25, 60, 150]), n)
-    width = rng.uniform(0.2, rng.choice([0.8, 1.5, 3.0]), n)
+    length = rng.uniform(5, rng.choice([25, 60, 150]), n) if lengths is None else rng.uniform(*lengths, n)
+    width = rng.uniform(0.2, rng.choice([0.8, 1.5, 3.0]), n) if widths is None else rng.uniform(*widths, n)
     segments = int(rng.integers(4, 14))
     curl = rng.uniform(0.02, 0.4)
     # all strands' random walks at once: heading changes by noise plus a pull towards the combing direction
@@ -403,6 +413,20 @@ def generate(seed: int, size: int = 320, gaps: bool = False, photo: bool = False
         premult, alpha = ndimage.gaussian_filter(premult, sigma + (0,)), ndimage.gaussian_filter(alpha, sigma)
         cover = 1 - alpha[..., None]
         bg = np.where(cover > 1e-6, behind / np.maximum(cover, 1e-6), ndimage.gaussian_filter(bg, sigma + (0,)))
+    return _photograph(rng, premult, alpha, bg, islands=GAP_ISLANDS if gapped else 0)
+
+
+def _photograph(
+    rng: np.random.Generator,
+    premult: np.ndarray,
+    alpha: np.ndarray,
+    bg: np.ndarray,
+    wide: bool | None = None,
+    islands: int = 0,
+) -> Sample:
+    """Expose, encode, add sensor noise and quantise a premultiplied foreground over ``bg``, and draw its
+    trimap (:func:`make_trimap` with ``wide`` and ``islands``)."""
+    h, w = alpha.shape
     fg = np.where(alpha[..., None] > 1e-6, premult / np.maximum(alpha[..., None], 1e-6), 0.5).astype(np.float32)
     fg, bg = np.clip(fg, 0, None), np.clip(bg, 0, None).astype(np.float32)
     alpha = np.clip(alpha, 0, 1).astype(np.float32)
@@ -414,8 +438,7 @@ def generate(seed: int, size: int = 320, gaps: bool = False, photo: bool = False
     noise = float(rng.uniform(0, 0.012))
     image = srgb_encode(linear) + rng.normal(0, noise, (h, w, 3)).astype(np.float32)
     image = np.round(np.clip(image, 0, 1) * 255) / 255
-    trimap = make_trimap(rng, alpha, islands=GAP_ISLANDS if gapped else 0)
-    return Sample(image.astype(np.float32), alpha, trimap, fg, bg, noise)
+    return Sample(image.astype(np.float32), alpha, make_trimap(rng, alpha, wide, islands), fg, bg, noise)
 
 
 def _layers(rng: np.random.Generator, h: int, w: int, hue: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -461,3 +484,99 @@ def _layers(rng: np.random.Generator, h: int, w: int, hue: np.ndarray | None = N
         premult = layer[..., :3] + (1 - la[..., None]) * premult
         alpha = la + (1 - la) * alpha
     return premult, alpha
+
+
+# -- failure-mode samples (validation only: no recipe trains on them) ---------------------------------------
+def generate_translucent(seed: int, size: int = 320) -> Sample:
+    """A large, nearly opaque translucent sheet (a printed flag, a curtain) held by an opaque object.
+
+    The sheet covers about a third of the frame with a smooth opacity of 0.7–0.95, so most of it is
+    unknown, far from known pixels; its inks are the background's own colours, mixed with up to 30% of the
+    defocused background behind it, so foreground and background colours overlap. The known foreground
+    is the opaque holder, printed with the same inks, and opaque emblems on the sheet (dense ink). Trimaps
+    are narrow bands (the sheet makes the unknown region wide)."""
+    rng = np.random.default_rng(seed)
+    h = w = size
+    bg = background(rng, h, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = rng.uniform(0.42, 0.58, 2) * (h, w)
+    ry, rx = rng.uniform(0.26, 0.36, 2) * (h, w)
+    p = rng.uniform(2, 6)  # a superellipse: from an ellipse to a rounded rectangle
+    field = 1 - (np.abs((yy - cy) / ry) ** p + np.abs((xx - cx) / rx) ** p) ** (1 / p)
+    field += rng.uniform(0, 0.15) * (fractal_noise(rng, h, w, rng.uniform(40, 120), 2) - 0.5)  # a wavy hem
+    sheet = _smooth_edge(field, 0.0, rng.uniform(1, 3))
+    opacity = np.clip(
+        rng.uniform(0.75, 0.9) + 0.1 * (fractal_noise(rng, h, w, rng.uniform(60, 200), 2) - 0.5), 0.7, 0.95
+    )
+    inks = bg[rng.integers(0, h, 4), rng.integers(0, w, 4)]  # the print's colours are the background's
+    ang, period = rng.uniform(0, np.pi), rng.uniform(0.1, 0.3) * size
+    band = np.floor((xx * np.cos(ang) + yy * np.sin(ang)) / period).astype(int) % len(inks)
+    behind = ndimage.gaussian_filter(bg, (rng.uniform(4, 12),) * 2 + (0,))
+    mix = rng.uniform(0.0, 0.3)
+    print_ = ndimage.gaussian_filter(inks[band], (1.0, 1.0, 0)) * (1 - mix) + behind * mix
+    side = rng.choice([-1, 1])  # the holder stands at the sheet's left or right edge
+    hy, hx = cy + rng.uniform(-0.2, 0.4) * ry, cx + side * rx * rng.uniform(0.9, 1.1)
+    hry, hrx = rng.uniform(0.16, 0.24, 2) * (h, w)
+    holder_field = 1 - np.hypot((yy - hy) / hry, (xx - hx) / hrx)
+    holder_field += 0.3 * (fractal_noise(rng, h, w, rng.uniform(20, 80), 3) - 0.5)
+    holder = _smooth_edge(holder_field, 0.0, 1.0)
+    holder_colour = _texture(rng, h, w, srgb_encode(inks))  # printed with the same inks
+    # opaque emblems printed on it (a flag's dense ink): the known foreground inside the sheet
+    emblems = _smooth_edge(fractal_noise(rng, h, w, rng.uniform(25, 60), 2), rng.uniform(0.65, 0.75), 1.0)
+    a_sheet = sheet * np.maximum(opacity, emblems)
+    alpha = holder + (1 - holder) * a_sheet
+    premult = holder[..., None] * holder_colour + (1 - holder[..., None]) * a_sheet[..., None] * print_
+    return _photograph(rng, premult.astype(np.float32), alpha.astype(np.float32), bg, wide=False)
+
+
+def cluttered_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A busy, sharp, high-contrast scene-linear background: fine foliage-like texture between dark and
+    bright colours, a bright sky and hard-edged buildings with windows, barely defocused."""
+    dark, bright = srgb_decode(rng.uniform(0, 0.25, (2, 3))), srgb_decode(rng.uniform(0.55, 1.0, (2, 3)))
+    out = _ramp(fractal_noise(rng, h, w, rng.uniform(2, 8), 3), np.stack([dark[0], bright[0], dark[1], bright[1]]))
+    yy = np.mgrid[0:h, 0:w][0].astype(np.float32)
+    sky_colours = srgb_decode(np.clip(np.array([[0.55, 0.7, 0.95], [0.92, 0.94, 1.0]]) + rng.normal(0, 0.05, 3), 0, 1))
+    sky = _ramp(yy / h, sky_colours.astype(np.float32))
+    sky_mask = (fractal_noise(rng, h, w, rng.uniform(60, 160), 2) * (1.2 - yy / h)) > rng.uniform(0.4, 0.7)
+    out[sky_mask] = sky[sky_mask]
+    canvas = Image.new("RGB", (w, h), (0, 0, 0))
+    cover = Image.new("L", (w, h), 0)
+    draw, draw_cover = ImageDraw.Draw(canvas), ImageDraw.Draw(cover)
+    for _ in range(rng.integers(1, 4)):
+        x0, x1 = np.sort(rng.uniform(0, w, 2))
+        y0 = rng.uniform(0.1, 0.7) * h
+        wall = tuple(int(v) for v in rng.integers(60, 230, 3))
+        draw.rectangle([x0, y0, x1, h], fill=wall)
+        draw_cover.rectangle([x0, y0, x1, h], fill=255)
+        step = rng.uniform(8, 20)
+        for wy in np.arange(y0 + 4, h, step):
+            for wx in np.arange(x0 + 4, x1 - 4, step):
+                glass = tuple(int(v) for v in rng.integers(0, 60, 3))
+                draw.rectangle([wx, wy, wx + step / 2, wy + step / 2], fill=glass)
+    building = np.asarray(cover, np.float32)[..., None] / 255
+    out = out * (1 - building) + srgb_decode(np.asarray(canvas, np.float32) / 255) * building
+    return ndimage.gaussian_filter(out, (rng.uniform(0, 0.7),) * 2 + (0,)).astype(np.float32)
+
+
+def generate_hair(seed: int, size: int = 320) -> Sample:
+    """Long, dense, light hair (blond, grey, white) over a :func:`cluttered_background`: an opaque head of
+    hair with 2–3 layers of 400–900 thin strands, each a tenth to a quarter of the frame long, growing out of it."""
+    rng = np.random.default_rng(seed)
+    h = w = size
+    bg = cluttered_background(rng, h, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = rng.uniform(0.3, 0.5) * h, rng.uniform(0.35, 0.65) * w
+    ry, rx = rng.uniform(0.14, 0.22, 2) * (h, w)
+    field = (
+        1 - np.hypot((yy - cy) / ry, (xx - cx) / rx) + 0.3 * (fractal_noise(rng, h, w, rng.uniform(20, 60), 3) - 0.5)
+    )
+    head = _smooth_edge(field, 0.0, 1.0)
+    light = rng.uniform((0.75, 0.65, 0.45), (0.98, 0.95, 0.9))  # sRGB: blond to platinum
+    premult = head[..., None] * _texture(rng, h, w, _colours(rng, 3, near=light))
+    alpha = head.copy()
+    for _ in range(rng.integers(2, 4)):
+        cov = strand_layer(rng, h, w, head, int(rng.integers(400, 900)), (0.1 * size, 0.25 * size), (0.3, 0.9))
+        colour = _texture(rng, h, w, _colours(rng, 3, near=light))
+        premult = cov[..., None] * colour + (1 - cov[..., None]) * premult
+        alpha = cov + (1 - cov) * alpha
+    return _photograph(rng, premult.astype(np.float32), alpha.astype(np.float32), bg)
