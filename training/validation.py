@@ -48,6 +48,7 @@ from matte_sdk.imageio import read_image
 
 from . import heldout, synth
 from .evaluate import DEFAULT_DATA
+from .export import export
 
 TRANSLUCENT_SEED = 2_500_000_000  #: first seed of the translucent set
 HAIR_SEED = 2_510_000_000  #: first seed of the hair set
@@ -241,8 +242,6 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             model = args.model
             if model.suffix == ".pt":
-                from .export import export
-
                 model = export(model, Path(tmp) / "model.onnx", None)[0]
             report = run(model, peers, args.count, args.size, photos)
     except MatteError as exc:
