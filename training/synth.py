@@ -9,6 +9,8 @@ composite is sRGB-encoded and quantised to 8 bits like a photograph; the trimap 
 ground-truth alpha by eroding its definite regions by random, spatially varying widths. Everything is
 drawn from one ``numpy.random.Generator`` seeded per sample, so ``generate(seed)`` is deterministic;
 ``generate(seed, gaps=True)`` adds gaps through the foreground from a second stream (:func:`cut_gaps`).
+:func:`generate_translucent` and :func:`generate_hair` draw the default model's two known failure modes for
+the selection protocol (:mod:`.validation`); no recipe trains on them.
 """
 
 from __future__ import annotations
