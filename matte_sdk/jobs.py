@@ -29,7 +29,7 @@ from .atomic import remove_stale_temps
 from .errors import InputError, MatteError
 from .imageio import Image, OutputFile, check_outputs, holds_float, probe, read_image, same_file, write_images
 from .matter import Matte, Matter, default_model
-from .sequences import discover, frame_path, is_pattern, listing, parse_frames
+from .sequences import at, discover, frame_path, frames_on_disk, is_pattern
 
 Event = dict[str, Any]
 INPUT_ROLES = ("plate", "trimap", "mask", "background")
@@ -108,17 +108,7 @@ class MatteJob:
             if self.frames:
                 raise InputError(f"{plate or 'plate'}: frames given but the plate is not a pattern (use #### or %04d)")
             return [None]
-        on_disk = discover(plate)
-        if not self.frames:
-            if not on_disk:
-                raise InputError(f"{plate}: no frames on disk match this pattern")
-            return list(on_disk)
-        frames = parse_frames(self.frames)
-        present = set(on_disk)
-        missing = [f for f in frames if f not in present]
-        if missing:
-            raise InputError(f"{plate}: {len(missing)} of {len(frames)} frames are not on disk: {listing(missing)}")
-        return list(frames)
+        return list(frames_on_disk(plate, self.frames))
 
     def paths(self, frame: int | None) -> dict[str, Target | None]:
         """Every input and output of one frame, by role; a non-pattern trimap/background serves every frame."""
@@ -129,10 +119,7 @@ class MatteJob:
             "background": self.background,
             **{role: self.outputs.get(role) for role in OUTPUT_ROLES},
         }
-        return {
-            r: frame_path(p, frame) if isinstance(p, str) and frame is not None and is_pattern(p) else p
-            for r, p in roles.items()
-        }
+        return {r: at(p, frame) if isinstance(p, str) else p for r, p in roles.items()}
 
     def check(self, cancelled: Callable[[], bool] = lambda: False) -> list[int | None]:
         """Validate inputs and outputs for every frame before anything runs; returns the frames.

@@ -50,6 +50,26 @@ def listing(frames: Iterable[object], limit: int = 10) -> str:
     return shown + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
 
 
+def at(path: str | None, frame: int | None) -> str | None:
+    """``path`` for ``frame``: its file in a pattern, a still path as it is (a still serves every frame)."""
+    return frame_path(path, frame) if path is not None and frame is not None and is_pattern(path) else path
+
+
+def frames_on_disk(pattern: str, frames: str | None) -> list[int]:
+    """The frames of ``pattern`` to run: those on disk, or the ``--frames`` range, all of which must exist."""
+    on_disk = discover(pattern)
+    if not frames:
+        if not on_disk:
+            raise InputError(f"{pattern}: no frames on disk match this pattern")
+        return on_disk
+    wanted = parse_frames(frames)
+    present = set(on_disk)
+    missing = [f for f in wanted if f not in present]
+    if missing:
+        raise InputError(f"{pattern}: {len(missing)} of {len(wanted)} frames are not on disk: {listing(missing)}")
+    return wanted
+
+
 def discover(pattern: str) -> list[int]:
     """Frame numbers of the files on disk that match ``pattern``, sorted."""
     path = Path(pattern)

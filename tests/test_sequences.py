@@ -1,7 +1,7 @@
 import pytest
 
 from matte_sdk import InputError
-from matte_sdk.sequences import discover, frame_path, is_pattern, listing, parse_frames
+from matte_sdk.sequences import at, discover, frame_path, frames_on_disk, is_pattern, listing, parse_frames
 
 
 def test_patterns():
@@ -36,3 +36,17 @@ def test_absurd_ranges_are_refused_and_listings_capped():
     assert len(parse_frames("1-2000000x2")) == 1_000_000
     assert listing(range(1, 4)) == "1, 2, 3"
     assert listing(range(1, 100)) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 89 more"
+
+
+def test_frames_on_disk_serves_matte_and_trimap_alike(tmp_path):
+    pattern = str(tmp_path / "m.####.png")
+    for f in (3, 1, 2):
+        (tmp_path / f"m.{f:04d}.png").touch()
+    assert frames_on_disk(pattern, None) == [1, 2, 3]
+    assert frames_on_disk(pattern, "2-3") == [2, 3]
+    with pytest.raises(InputError, match=r"13 of 14 frames are not on disk: 4, 5, 6, .* and 3 more"):
+        frames_on_disk(pattern, "3-16")
+    with pytest.raises(InputError, match="no frames on disk"):
+        frames_on_disk(str(tmp_path / "x.####.png"), None)
+    assert at(pattern, 7) == str(tmp_path / "m.0007.png") and at("still.png", 7) == "still.png"
+    assert at(pattern, None) == pattern and at(None, 7) is None

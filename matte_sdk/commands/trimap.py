@@ -10,7 +10,7 @@ from .. import trimap as trimaps
 from ..errors import InputError, MatteError
 from ..hookspecs import hookimpl
 from ..imageio import check_outputs, read_image, write_image
-from ..sequences import discover, frame_path, is_pattern, listing, parse_frames
+from ..sequences import at, frames_on_disk, is_pattern
 
 
 def frames_of(mask: str, output: str, frames: str | None) -> list[int | None]:
@@ -23,26 +23,13 @@ def frames_of(mask: str, output: str, frames: str | None) -> list[int | None]:
         return [None]
     if not is_pattern(output):
         raise InputError(f"{output}: the mask is a sequence, so -o must be a pattern too")
-    on_disk = discover(mask)
-    if not frames:
-        if not on_disk:
-            raise InputError(f"{mask}: no frames on disk match this pattern")
-        return list(on_disk)
-    wanted = parse_frames(frames)
-    missing = [f for f in wanted if f not in set(on_disk)]
-    if missing:
-        raise InputError(f"{mask}: {len(missing)} of {len(wanted)} frames are not on disk: {listing(missing)}")
-    return list(wanted)
-
-
-def _at(path: str | None, frame: int | None) -> str | None:
-    return frame_path(path, frame) if path is not None and frame is not None and is_pattern(path) else path
+    return list(frames_on_disk(mask, frames))
 
 
 def convert(args: argparse.Namespace, frame: int | None) -> Path:
     """Write the trimap of one frame; returns its path."""
-    mask_path, out = _at(args.mask, frame), _at(args.output, frame)
-    plate_path = _at(args.edges, frame)
+    mask_path, out = at(args.mask, frame), at(args.output, frame)
+    plate_path = at(args.edges, frame)
     assert mask_path is not None and out is not None
     mask = read_image(mask_path)
     plate = read_image(plate_path).pixels if plate_path is not None else None
@@ -66,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     trimaps.band_pixels((1, 1), args.band, args.band_fraction)  # a bad band fails before anything is read
     frames = frames_of(args.mask, args.output, args.frames)
     for frame in frames:
-        inputs = [_at(args.mask, frame), _at(args.edges, frame)]
-        check_outputs([_at(args.output, frame)], inputs)
+        inputs = [at(args.mask, frame), at(args.edges, frame)]
+        check_outputs([at(args.output, frame)], inputs)
         for path in inputs:
             if path is not None and not Path(path).is_file():
                 raise InputError(f"{path}: file does not exist")
