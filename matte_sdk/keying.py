@@ -21,7 +21,6 @@ first), on the screen channel ``s`` and the other two, ``a`` and ``b``:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +29,7 @@ from . import colour
 from . import trimap as trimaps
 from .errors import InputError
 from .imageio import Image
-from .matter import Matte, Matter, Progress, _as_rgb
+from .matter import Matte, Matter, Progress, as_rgb
 
 #: Screen names and the channel each dominates.
 SCREENS = {"green": 1, "blue": 2}
@@ -137,7 +136,7 @@ def parse_colour(text: str) -> tuple[float, float, float]:
 def linear_plate(image: np.ndarray | Image, colorspace: str | None = None) -> tuple[np.ndarray, str, str]:
     """(H×W×3 linear pixels, the plate's colour space, name) of an Image or array (arrays: scene-linear
     Rec.709 unless ``colorspace`` says otherwise); non-linear plates are converted to scene-linear Rec.709."""
-    rgb, cs, name = _as_rgb(image, colorspace, "image")
+    rgb, cs, name = as_rgb(image, colorspace, "image")
     if not colour.is_linear(cs):
         rgb = colour.convert(rgb, cs, colour.SCENE_LINEAR)
     return rgb, cs, name
@@ -170,4 +169,4 @@ def pull(
     else:
         linear = despill(colour.convert(matte.foreground, cs, colour.SCENE_LINEAR), channel)
         foreground = colour.convert(linear, colour.SCENE_LINEAR, cs)
-    return dataclasses.replace(matte, _foreground=foreground)
+    return matte.with_foreground(foreground)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,12 +55,16 @@ class Matte:
             self._foreground = estimate_foreground(self.plate, self.alpha, self.colorspace)
         return self._foreground
 
+    def with_foreground(self, foreground: np.ndarray) -> Matte:
+        """The same matte with ``foreground`` (H×W×3, straight, in ``colorspace``) as its foreground."""
+        return dataclasses.replace(self, _foreground=foreground)
+
     def premultiplied(self) -> np.ndarray:
         """H×W×4 RGBA: the foreground premultiplied by alpha, ready to composite with ``over``."""
         return np.concatenate([self.foreground * self.alpha[..., None], self.alpha[..., None]], axis=-1)
 
 
-def _as_rgb(image: np.ndarray | Image, colorspace: str | None, what: str) -> tuple[np.ndarray, str, str]:
+def as_rgb(image: np.ndarray | Image, colorspace: str | None, what: str) -> tuple[np.ndarray, str, str]:
     """(H×W×3 float32 pixels, colour space, name for messages) from an Image or array.
 
     Never writes to the caller's data."""
@@ -141,7 +146,7 @@ class Matter:
         is a clean plate in the same colour space. Recurrent models carry state from the previous call
         until :meth:`reset`.
         """
-        plate, cs, name = _as_rgb(image, colorspace, "image")
+        plate, cs, name = as_rgb(image, colorspace, "image")
         if mask is not None:
             if trimap is not None:
                 raise InputError(f"{name}: give a trimap or a mask, not both")
@@ -246,7 +251,7 @@ class Matter:
             if self.spec.needs_background:
                 raise InputError(f"{name}: model {self.spec.name!r} needs a clean background plate, and none was given")
             return None
-        pixels, bg_cs, bg_name = _as_rgb(background, None if isinstance(background, Image) else cs, "background")
+        pixels, bg_cs, bg_name = as_rgb(background, None if isinstance(background, Image) else cs, "background")
         if pixels.shape[:2] != shape:
             raise InputError(
                 f"{bg_name}: background is {pixels.shape[1]}×{pixels.shape[0]} but the plate is {shape[1]}×{shape[0]}"
