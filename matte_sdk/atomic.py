@@ -2,7 +2,9 @@
 
 A crash or an error never leaves a half-written output, and an existing file is replaced only by a
 complete one. Several files can be committed as one unit (:func:`atomic_paths`): all are written before
-any is renamed, and if one fails, none of the new files is left.
+any is renamed, and if one fails, none of the new files is left. The renames of a unit are not cut in two
+by Ctrl-C or SIGTERM (they are held back until it is in place), and a process about to be stopped from
+outside calls :func:`hold_renames` first, so that it leaves whole units only.
 
 Temporary files are named ``.<name>.matte-sdk-<host>-<pid>-<random><suffix>`` beside ``<name>``. A
 process killed with SIGKILL cannot delete its temps; :func:`remove_stale_temps` removes those of dead
@@ -17,10 +19,14 @@ import os
 import re
 import socket
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from .interrupts import deferred
+
 _TAG = "matte-sdk"
+_renaming = threading.Lock()  # held while a unit's files are renamed into place
 
 
 def _host() -> str:
@@ -55,17 +61,25 @@ def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
             temps.append(_temp_beside(target))
         yield temps
         renamed: list[Path] = []
-        try:
-            for tmp, target in zip(temps, targets, strict=True):
-                os.replace(tmp, target)
-                renamed.append(target)
-        except BaseException:
-            for target in renamed:
-                target.unlink(missing_ok=True)
-            raise
+        with _renaming, deferred():
+            try:
+                for tmp, target in zip(temps, targets, strict=True):
+                    os.replace(tmp, target)
+                    renamed.append(target)
+            except BaseException:
+                for target in renamed:
+                    target.unlink(missing_ok=True)
+                raise
     finally:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
+
+
+def hold_renames() -> None:
+    """Wait until no unit is being renamed into place in this process, and keep any other from starting
+    (for good: the process is about to be stopped). A writer that reaches its renames afterwards waits
+    there, leaving its temps for :func:`remove_stale_temps`."""
+    _renaming.acquire()
 
 
 @contextlib.contextmanager

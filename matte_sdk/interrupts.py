@@ -1,5 +1,6 @@
 """SIGTERM handled like Ctrl-C: both raise :class:`Interrupted` in the main thread, so every ``finally``
-and atomic write cleans up (temps removed) before the process exits non-zero."""
+and atomic write cleans up (temps removed) before the process exits non-zero. A short section that must
+not be cut in two (renaming a frame's files into place) runs under :func:`deferred`."""
 
 from __future__ import annotations
 
@@ -19,8 +20,35 @@ class Interrupted(KeyboardInterrupt):
         self.status = 128 + signum
 
 
+_pending: list[int] = []  # signals that arrived inside deferred()
+_depth = 0
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    if _depth:
+        _pending.append(signum)
+        return
     raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, an interrupt is held back and raised when the block ends (main thread; elsewhere
+    the block runs as it is, since signals reach only the main thread)."""
+    global _depth
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        held = _pending[:1] if not _depth else []
+        if not _depth:
+            _pending.clear()
+    if held:
+        raise Interrupted(held[0])
 
 
 @contextlib.contextmanager

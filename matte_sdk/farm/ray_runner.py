@@ -25,7 +25,7 @@ from typing import Any
 import ray
 import ray.exceptions
 
-from ..atomic import remove_stale_temps
+from ..atomic import hold_renames, remove_stale_temps
 from ..errors import DeviceError, InputError, MatteError
 from ..jobs import OUTPUT_ROLES, Event, JobResult, MatteJob, run_job
 from ..matter import Matter
@@ -33,6 +33,8 @@ from .preflight import preflight
 
 #: Events that end a frame.
 FINAL = ("done", "skipped", "error")
+#: How long an interrupted run waits for busy workers to finish renaming a frame into place.
+STOP_SECONDS = 10.0
 #: Errors that mean the worker, its process or its node is gone (its chunk is sent again).
 LOST = (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError)
 
@@ -117,9 +119,18 @@ class FrameWorker:
                 raise item
             yield item
 
+    @ray.method(concurrency_group="control")
+    def stop(self) -> None:
+        """Before the driver kills this worker: let a frame being renamed into place finish, and start no
+        other (:func:`~matte_sdk.atomic.hold_renames`), so the kill leaves whole frames only."""
+        hold_renames()
 
-#: The Ray actor class; the driver, not Ray, replaces dead workers and resends their frames.
-RemoteFrameWorker: Any = ray.remote(max_restarts=0, max_task_retries=0)(FrameWorker)
+
+#: The Ray actor class; the driver, not Ray, replaces dead workers and resends their frames. ``stop`` has
+#: its own concurrency group, so it runs while ``run`` is busy (Ray's type stubs lack that option).
+RemoteFrameWorker: Any = ray.remote(  # type: ignore[call-overload]
+    max_restarts=0, max_task_retries=0, concurrency_groups={"control": 1}
+)(FrameWorker)
 
 
 @dataclass
@@ -314,6 +325,8 @@ def _drive(
                         result.failed[event["frame"]] = event["message"]
                 emit(event)
     finally:
+        if busy := [slot.actor.stop.remote() for slot in running.values()]:
+            ray.wait(busy, num_returns=len(busy), timeout=STOP_SECONDS)
         for slot in [*starting.values(), *running.values(), *idle]:
             ray.kill(slot.actor, no_restart=True)
 
