@@ -22,6 +22,7 @@ describes itself correctly just runs. Version 1 looks like this::
       ],
       "size_multiple": 32, "min_size": 32, "max_size": null, "pad": "reflect",
       "tile": 1024, "context": 64, "tile_align": 0,
+      "levels": null,
       "licence": "Apache-2.0", "provenance": {"...": "..."}
     }
 
@@ -29,6 +30,11 @@ Image-like inputs are NCHW float tensors built from *parts* concatenated along c
 background part the plate is converted through OCIO into ``encoding``, clipped to [0, 1], mapped onto
 ``range`` and normalised as ``(x - mean) / std``. A trimap part is encoded as named by ``trimap``
 (see :data:`TRIMAP_ENCODINGS`), then mapped onto ``range``.
+
+A *two-level* model (``levels``, see :class:`Levels`) splits its work into a local stage that tiles, a
+global stage that runs once over the whole frame at ``1/scale`` resolution, and a local detail stage, so
+tiled and whole-frame alpha are the same computation. Its graph has the tensor input and alpha output of
+a single-level model plus the stages' own inputs and outputs; ``Matter`` runs each stage on its own.
 """
 
 from __future__ import annotations
@@ -99,6 +105,43 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class Levels:
+    """The stages of a two-level model, by graph tensor name; every coarse tensor is N×C×(H/scale)×(W/scale)
+    for an H×W tile of the (padded) frame.
+
+    - ``coarse``: from the tensor input, the local stage's coarse features; exact (as on the whole frame)
+      on the coarse pixels at least ``context`` pixels inside every side of a tile that is not the frame's
+      border.
+    - ``coarse_known``: from the tensor input too, without the network: equal to ``coarse`` on every
+      coarse pixel whose scale×scale block is wholly known in the trimap (what tiles off the unknown band
+      use).
+    - ``coarse_input`` → ``coefficients``: the global stage, over the whole frame's stitched ``coarse``.
+    - the tensor input and ``coefficients_input`` → the alpha output: the detail stage. The coefficients
+      are the tile's crop of ``coefficients`` with one coarse pixel more at every side (repeating the
+      frame's edge where the tile touches it), so N×K×(H/scale + 2)×(W/scale + 2).
+
+    Tiles start on multiples of ``scale`` (the tile grid is a multiple of it) and ``context`` is one too.
+    """
+
+    scale: int
+    coarse: str = "coarse"
+    coarse_known: str = "coarse_known"
+    coarse_input: str = "coarse_in"
+    coefficients: str = "coefficients"
+    coefficients_input: str = "coefficients_in"
+
+    @property
+    def inputs(self) -> tuple[str, str]:
+        """The graph inputs the stages add to the description's tensor input."""
+        return self.coarse_input, self.coefficients_input
+
+    @property
+    def outputs(self) -> tuple[str, str, str]:
+        """The graph outputs the stages add to the description's alpha output."""
+        return self.coarse, self.coarse_known, self.coefficients
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A parsed, validated ``matte_sdk`` model description."""
 
@@ -112,6 +155,7 @@ class ModelSpec:
     tile: int = 1024
     context: int = 64
     tile_align: int = 0
+    levels: Levels | None = None
     licence: str = "unknown"
     provenance: dict[str, Any] = field(default_factory=dict)
     version: int = CONTRACT_VERSION
@@ -170,8 +214,8 @@ class ModelSpec:
     def check_graph(self, input_names: Iterable[str], output_names: Iterable[str], source: str) -> None:
         """Check the description against a graph's actual input and output names."""
         ins, outs = set(input_names), set(output_names)
-        described_in = {i.name for i in self.inputs}
-        described_out = {o.name for o in self.outputs}
+        described_in = {i.name for i in self.inputs} | set(self.levels.inputs if self.levels else ())
+        described_out = {o.name for o in self.outputs} | set(self.levels.outputs if self.levels else ())
         problems = []
         if missing := sorted(described_in - ins):
             problems.append(f"described inputs not in the graph: {', '.join(missing)}")
@@ -295,6 +339,8 @@ class _Parser:
             opt["max_size"] = self.check(data["max_size"], "max_size", int)
         if "pad" in data:
             opt["pad"] = self.choice(self.check(data["pad"], "pad", str), "pad", PAD_MODES)
+        if data.get("levels") is not None:
+            opt["levels"] = self.levels(data["levels"], opt, inputs, outputs)
         if "licence" in data:
             opt["licence"] = self.check(data["licence"], "licence", str)
         if "provenance" in data:
@@ -337,6 +383,29 @@ class _Parser:
         if any(s == 0 for s in std):
             raise self.fail(f"{where}.std", "has a zero")
         return Part(role=role, channels=3, encoding=encoding, range=rng, mean=mean, std=std)
+
+    def levels(
+        self, d: Any, opt: dict[str, Any], inputs: tuple[InputSpec, ...], outputs: tuple[OutputSpec, ...]
+    ) -> Levels:
+        d = self.check(d, "levels", dict)
+        scale = self.need(d, "scale", "levels", int)
+        if scale < 1:
+            raise self.fail("levels.scale", f"must be positive, not {scale}")
+        names = {
+            k: self.check(d[k], f"levels.{k}", str)
+            for k in ("coarse", "coarse_known", "coarse_input", "coefficients", "coefficients_input")
+            if k in d
+        }
+        levels = Levels(scale=scale, **names)
+        grid = opt.get("tile_align") or opt.get("size_multiple", 1)
+        if grid % scale or opt.get("context", 64) % scale:
+            raise self.fail("levels.scale", f"is {scale}, which must divide the tile grid ({grid}) and the context")
+        if sum(i.role == "tensor" for i in inputs) != 1 or any(i.role == "state" for i in inputs):
+            raise self.fail("levels", "need exactly one tensor input and no recurrent state")
+        taken = {i.name for i in inputs} | {o.name for o in outputs}
+        if clash := sorted(taken & {*levels.inputs, *levels.outputs}):
+            raise self.fail("levels", f"name tensors the description already uses: {', '.join(clash)}")
+        return levels
 
     def output(self, d: Any, where: str) -> OutputSpec:
         d = self.check(d, where, dict)
