@@ -134,5 +134,10 @@ def test_bundled_samples_are_what_their_recipe_generates():
     root = Path(__file__).resolve().parents[1] / "samples"
     recipe = runpy.run_path(str(root / "generate.py"))
     sample = synth.generate(recipe["SEED"], recipe["SIZE"])
-    np.testing.assert_array_equal(read_image(root / "alpha_gt.exr").pixels[..., 0], sample.alpha)
-    np.testing.assert_array_equal(read_image(root / "trimap.exr").pixels[..., 0], sample.trimap)
+    alpha, trimap = read_image(root / "alpha_gt.exr").pixels[..., 0], read_image(root / "trimap.exr").pixels[..., 0]
+    # Not bit for bit on every CPU: numpy's sin/cos/exp loops differ in the last bits between SIMD levels, and
+    # an edge that moves by that much can flip a sub-pixel of the supersampled drawing (1/SUPERSAMPLE² of a
+    # pixel's coverage, spread by the blurs). Such flips stay on a few edges; a changed recipe moves them all.
+    moved = np.abs(alpha - sample.alpha) > 1e-6  # beyond float32 rounding of values in [0, 1]
+    assert moved.mean() < 0.01
+    assert np.mean(trimap != sample.trimap) < 0.01
