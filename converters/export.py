@@ -61,20 +61,20 @@ class Adapter(torch.nn.Module):
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         given = iter(tensors)
         args = {i.name: i.value if i.role == "scalar" else next(given) for i in self.conventions.spec.inputs}
+        stages = list(given)  # a two-level model's stage inputs follow, positionally
         if self.conventions.input_style == "mapping":
-            out = self.model(args, **self.kwargs)
+            out = self.model(args, *stages, **self.kwargs)
         else:
-            out = self.model(*args.values(), **self.kwargs)
-        return tuple(flatten(out)[: len(self.conventions.spec.outputs)])
+            out = self.model(*args.values(), *stages, **self.kwargs)
+        return tuple(flatten(out)[: len(self.conventions.output_names)])
 
 
 def reference_runner(adapter: Adapter):
     """A validation runner that runs the PyTorch module; checks the module returns enough outputs."""
-    spec = adapter.conventions.spec
-    names = [o.name for o in spec.outputs]
+    names = adapter.conventions.output_names
 
     def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tensors = [torch.from_numpy(feeds[i.name]) for i in adapter.conventions.graph_inputs]
+        tensors = [torch.from_numpy(feeds[n]) for n in adapter.conventions.input_names]
         try:
             with torch.no_grad():
                 outs = adapter(*tensors)
@@ -91,19 +91,24 @@ def reference_runner(adapter: Adapter):
 
 
 def dynamic_axes(conventions: Conventions, output_ranks: Mapping[str, int]) -> dict[str, dict[int, str]]:
-    """Named dynamic dimensions for the TorchScript exporter: N/H/W of tensors, every dim of states."""
+    """Named dynamic dimensions for the TorchScript exporter: N/H/W of tensors and of a two-level model's
+    stage tensors (each its own), every dim of states."""
     axes: dict[str, dict[int, str]] = {}
     for i in conventions.graph_inputs:
         if i.role == "state":
             axes[i.name] = {0: "batch", 1: f"{i.name}_channels", 2: f"{i.name}_height", 3: f"{i.name}_width"}
         else:
             axes[i.name] = {0: "batch", 2: "height", 3: "width"}
-    for o in conventions.spec.outputs:
-        rank = output_ranks[o.name]
-        if o.role == "state" or rank != 4:
-            axes[o.name] = {d: f"{o.name}_{d}" for d in range(rank)}
+    levels = conventions.spec.levels
+    for name in levels.inputs if levels else ():
+        axes[name] = {0: f"{name}_batch", 2: f"{name}_height", 3: f"{name}_width"}
+    roles = {o.name: o.role for o in conventions.spec.outputs}
+    for name in conventions.output_names:
+        rank = output_ranks[name]
+        if roles.get(name, "state") == "state" or rank != 4:
+            axes[name] = {d: f"{name}_{d}" for d in range(rank)}
         else:
-            axes[o.name] = {0: "batch", 2: f"{o.name}_height", 3: f"{o.name}_width"}
+            axes[name] = {0: "batch", 2: f"{name}_height", 3: f"{name}_width"}
     return axes
 
 
@@ -125,8 +130,7 @@ def export(
 ) -> Exported:
     """Export with one exporter; raises :class:`ExportError` with the exporter's reason."""
     conventions = adapter.conventions
-    inputs = [i.name for i in conventions.graph_inputs]
-    outputs = [o.name for o in conventions.spec.outputs]
+    inputs, outputs = conventions.input_names, conventions.output_names
     args = tuple(torch.from_numpy(example[n]) for n in inputs)
     with (
         tempfile.TemporaryDirectory(prefix="matte-sdk-export-") as tmp,
@@ -152,9 +156,10 @@ def export(
                     do_constant_folding=True,
                 )
             else:
+                states = {i.name for i in conventions.graph_inputs if i.role == "state"}
                 dims = [
-                    {d: torch.export.Dim.AUTO for d in ((0, 1, 2, 3) if i.role == "state" else (0, 2, 3))}
-                    for i in conventions.graph_inputs
+                    {d: torch.export.Dim.AUTO for d in ((0, 1, 2, 3) if name in states else (0, 2, 3))}
+                    for name in inputs
                 ]
                 # Its operator library starts at opset 18; converting down to 17 breaks graphs (Split).
                 program = torch.onnx.export(

@@ -11,7 +11,8 @@ breaking single assignment. Identical duplicates are dropped and the nodes re-so
 Nodes can be kept out of the conversion (``keep_fp32``, a model's ``FP32_MODULES``). The converter would
 still round every float32 value passed between two kept nodes to fp16 and back (a Cast pair), so such
 values are hidden from it first (:func:`keep_internal_values_fp32`): a kept region computes in float32
-throughout.
+throughout, and the converter's casts to fp16 and straight back, between graph inputs or outputs and kept
+nodes, are dropped (:func:`drop_round_trips`).
 """
 
 from __future__ import annotations
@@ -20,19 +21,9 @@ from collections.abc import Sequence
 
 import onnx
 
+from matte_sdk.engines.pruning import referenced
+
 from .errors import ExportError, reason
-
-
-def _referenced(node: onnx.NodeProto) -> set[str]:
-    """Names a node reads, including outer-scope names used inside its subgraphs (If, Loop, Scan)."""
-    names = {n for n in node.input if n}
-    for attr in node.attribute:
-        for graph in [attr.g] if attr.HasField("g") else list(attr.graphs):
-            local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
-            for inner in graph.node:
-                local.update(inner.output)
-                names.update(n for n in _referenced(inner) if n not in local)
-    return names
 
 
 def drop_duplicate_nodes(graph: onnx.GraphProto) -> None:
@@ -57,7 +48,7 @@ def drop_duplicate_nodes(graph: onnx.GraphProto) -> None:
 def topological_sort(graph: onnx.GraphProto) -> None:
     """Reorder ``graph.node`` so every node follows the nodes producing its inputs (stable otherwise)."""
     producer = {out: k for k, node in enumerate(graph.node) for out in node.output if out}
-    needs = [{producer[n] for n in _referenced(node) if n in producer} for node in graph.node]
+    needs = [{producer[n] for n in referenced(node) if n in producer} for node in graph.node]
     order: list[int] = []
     done: set[int] = set()
     while len(order) < len(needs):
@@ -79,7 +70,7 @@ def keep_internal_values_fp32(graph: onnx.GraphProto, kept: set[str]) -> None:
     producer = {name: node.name for node in graph.node for name in node.output}
     readers: dict[str, set[str]] = {}
     for node in graph.node:
-        for name in _referenced(node):
+        for name in referenced(node):
             readers.setdefault(name, set()).add(node.name)
     outputs = {o.name for o in graph.output}
     internal = {
@@ -90,6 +81,32 @@ def keep_internal_values_fp32(graph: onnx.GraphProto, kept: set[str]) -> None:
     infos = [v for v in graph.value_info if v.name not in internal]
     del graph.value_info[:]
     graph.value_info.extend(infos)
+
+
+def drop_round_trips(graph: onnx.GraphProto) -> None:
+    """Remove float32 → fp16 → float32 round trips that no fp16 node reads. The converter puts one between
+    every graph input and a kept node, and between a kept node and a graph output, rounding values only
+    float32 nodes see (a two-level model's stage tensors: the Laplacian's stencil, where that rounding
+    moves alpha by 0.16); each cast back becomes an Identity of the float32 value."""
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in referenced(node):
+            readers.setdefault(name, []).append(node)
+
+    def cast(node: onnx.NodeProto, to: int) -> bool:
+        return node.op_type == "Cast" and node.attribute[0].i == to
+
+    dropped = set()
+    for node in graph.node:
+        backs = readers.get(node.output[0], []) if cast(node, onnx.TensorProto.FLOAT16) else []
+        if backs and all(cast(n, onnx.TensorProto.FLOAT) and list(n.input) == list(node.output) for n in backs):
+            for n in backs:
+                n.op_type, n.input[0] = "Identity", node.input[0]
+                del n.attribute[:]
+            dropped.add(id(node))
+    nodes = [n for n in graph.node if id(n) not in dropped]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def to_fp16(model: onnx.ModelProto, keep_fp32: Sequence[str] = ()) -> onnx.ModelProto:
@@ -105,6 +122,7 @@ def to_fp16(model: onnx.ModelProto, keep_fp32: Sequence[str] = ()) -> onnx.Model
             typed, keep_io_types=True, node_block_list=blocked, disable_shape_infer=True
         )
         drop_duplicate_nodes(converted.graph)
+        drop_round_trips(converted.graph)
         topological_sort(converted.graph)
         onnx.checker.check_model(converted)
     except Exception as exc:

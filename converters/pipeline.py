@@ -116,7 +116,7 @@ def export_validated(
     """The first exporter whose graph passes fp32 validation: (exported, parity, earlier failures)."""
     from .export import EXPORTERS, export
 
-    output_names = [o.name for o in adapter.conventions.spec.outputs]
+    output_names = adapter.conventions.output_names
     ranks = {n: checks[0].expected[n].ndim for n in output_names}
     example = validate.export_example(checks)
     attempts: list[str] = []
@@ -172,6 +172,8 @@ def convert(request: Request, log: Log = _stderr) -> Path:
         raise ConversionError(f"--engine tensorrt: {problem}; nothing written")
     conventions = conventions_for(request)
     spec = conventions.spec
+    if request.engine == "tensorrt" and spec.levels:
+        raise ConversionError("--engine tensorrt: two-level models (levels) run on ONNX Runtime only; nothing written")
     sizes = request.sizes or validate.default_sizes(spec.size_multiple, spec.min_size)
     validate.check_sizes(sizes, spec.size_multiple, spec.min_size)
     src = request.model

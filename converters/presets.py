@@ -73,6 +73,20 @@ class Conventions:
         return tuple(i for i in self.spec.inputs if i.role != "scalar")
 
     @property
+    def input_names(self) -> list[str]:
+        """The graph's input names, in call order: :attr:`graph_inputs`, then a two-level model's stage
+        inputs (:class:`~matte_sdk.contract.Levels`)."""
+        levels = self.spec.levels.inputs if self.spec.levels else ()
+        return [i.name for i in self.graph_inputs] + list(levels)
+
+    @property
+    def output_names(self) -> list[str]:
+        """The graph's output names, in the module's order: the described outputs, then a two-level
+        model's stage outputs."""
+        levels = self.spec.levels.outputs if self.spec.levels else ()
+        return [o.name for o in self.spec.outputs] + list(levels)
+
+    @property
     def frozen(self) -> dict[str, float]:
         """Scalar inputs and the values they are frozen at."""
         return {i.name: float(i.value) for i in self.spec.inputs if i.role == "scalar"}

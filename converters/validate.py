@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from matte_sdk.contract import InputSpec, Part
+from matte_sdk.contract import InputSpec, Levels, Part
 from matte_sdk.tiling import round_up
 from matte_sdk.trimap import encode as encode_trimap
 
@@ -113,13 +113,16 @@ def export_example(checks: list[Case]) -> Case:
 
 
 def cases(reference: Runner, conventions: Conventions, sizes: list[tuple[int, int]], seed: int = 0) -> list[Case]:
-    """Validation cases with PyTorch's outputs; recurrent models get a second frame fed the returned states."""
+    """Validation cases with PyTorch's outputs; recurrent models get a second frame fed the returned states,
+    two-level models their own stages' outputs (:func:`stage_feeds`)."""
     rng = np.random.default_rng(seed)
     inputs = conventions.graph_inputs
     out: list[Case] = []
     for k, size in enumerate(sizes):
         batch = 2 if k == 0 else 1
         feeds = sample_feeds(inputs, size, batch, rng)
+        if levels := conventions.spec.levels:
+            feeds = stage_feeds(reference, feeds, levels, size, batch)
         frames = 2 if conventions.spec.recurrent else 1
         for frame in range(frames):
             expected = dict(reference(feeds))
@@ -131,6 +134,20 @@ def cases(reference: Runner, conventions: Conventions, sizes: list[tuple[int, in
                 **{i.name: expected[i.output] for i in inputs if i.role == "state"},
             }
     return out
+
+
+def stage_feeds(reference: Runner, feeds: Feeds, levels: Levels, size: tuple[int, int], batch: int) -> Feeds:
+    """``feeds`` with a two-level model's stage inputs as the frame gives them: the coarse features PyTorch
+    computes from ``feeds``, and the coefficients it computes from those, edge-padded by one coarse pixel
+    (a whole frame's crop). Zeros stand in for what each pass does not read yet."""
+    h, w = (-(-n // levels.scale) for n in size)
+    coarse = np.zeros((batch, levels.coarse_channels, h, w), np.float32)
+    coefficients = np.zeros((batch, levels.coefficient_channels, h + 2, w + 2), np.float32)
+    for _ in range(2):  # the coarse features, then the coefficients of them
+        got = reference({**feeds, levels.coarse_input: coarse, levels.coefficients_input: coefficients})
+        coarse = got[levels.coarse]
+        coefficients = np.pad(got[levels.coefficients], ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    return {**feeds, levels.coarse_input: coarse, levels.coefficients_input: coefficients}
 
 
 @dataclass

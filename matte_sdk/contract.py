@@ -121,9 +121,17 @@ class Levels:
       frame's edge where the tile touches it), so N×K×(H/scale + 2)×(W/scale + 2).
 
     Tiles start on multiples of ``scale`` (the tile grid is a multiple of it) and ``context`` is one too.
+    ``coarse_channels`` and ``coefficient_channels`` are the channel counts of the two coarse tensors;
+    ``known_context`` is the margin (pixels, a multiple of ``scale``) ``coarse_known`` needs at every side
+    that is not the frame's border to be exact inside it.
+    A module converted with levels is called ``module(input, coarse_in, coefficients_in)`` and returns
+    ``(alpha, coarse, coarse_known, coefficients)``.
     """
 
     scale: int
+    coarse_channels: int
+    coefficient_channels: int
+    known_context: int = 0
     coarse: str = "coarse"
     coarse_known: str = "coarse_known"
     coarse_input: str = "coarse_in"
@@ -389,14 +397,19 @@ class _Parser:
     ) -> Levels:
         d = self.check(d, "levels", dict)
         scale = self.need(d, "scale", "levels", int)
-        if scale < 1:
-            raise self.fail("levels.scale", f"must be positive, not {scale}")
+        counts = {k: self.need(d, k, "levels", int) for k in ("coarse_channels", "coefficient_channels")}
+        for key, value in {"scale": scale, **counts}.items():
+            if value < 1:
+                raise self.fail(f"levels.{key}", f"must be positive, not {value}")
+        counts["known_context"] = margin = self.check(d.get("known_context", 0), "levels.known_context", int)
+        if margin < 0 or margin % scale:
+            raise self.fail("levels.known_context", f"is {margin}, which must be a non-negative multiple of the scale")
         names = {
             k: self.check(d[k], f"levels.{k}", str)
             for k in ("coarse", "coarse_known", "coarse_input", "coefficients", "coefficients_input")
             if k in d
         }
-        levels = Levels(scale=scale, **names)
+        levels = Levels(scale=scale, **counts, **names)
         grid = opt.get("tile_align") or opt.get("size_multiple", 1)
         if grid % scale or opt.get("context", 64) % scale:
             raise self.fail("levels.scale", f"is {scale}, which must divide the tile grid ({grid}) and the context")

@@ -42,10 +42,16 @@ def feather_for(context: int) -> int:
     return max(8, context // 2)
 
 
+def model_feather(spec: ModelSpec) -> int:
+    """The feather ``spec``'s tiles blend over: none for a two-level model (its tiles' cores are exact and
+    abut), else :func:`feather_for` its context."""
+    return 0 if spec.levels else feather_for(spec.context)
+
+
 def smallest_tile(spec: ModelSpec) -> int:
     """The smallest tile size ``spec`` can be tiled with: room for the context at both sides, the feather
     band and one step of the tile grid, rounded up to the size multiple."""
-    return round_up(2 * spec.context + feather_for(spec.context) + spec.tile_grid, spec.size_multiple)
+    return round_up(2 * spec.context + model_feather(spec) + spec.tile_grid, spec.size_multiple)
 
 
 def tile_size(spec: ModelSpec, requested: int | None, source: str) -> int:
@@ -68,7 +74,7 @@ def tile_size(spec: ModelSpec, requested: int | None, source: str) -> int:
         error = ModelContractError if requested is None else InputError
         raise error(
             f"{source}: {what} is too small for this model; the smallest tile it accepts is {least} "
-            f"(context {spec.context} px, feather {feather_for(spec.context)} px, grid {spec.tile_grid} px), "
+            f"(context {spec.context} px, feather {model_feather(spec)} px, grid {spec.tile_grid} px), "
             f"or 0 for whole frames"
         )
     return tile
@@ -240,22 +246,27 @@ class _Axis:
 
 def _band(offset: np.ndarray, ramp: np.ndarray, before: float, after: float) -> np.ndarray:
     """``ramp`` laid over the positions ``offset`` 0 … len(ramp) − 1, ``before`` and ``after`` elsewhere."""
+    if not len(ramp):  # no feather: a step at offset 0
+        return np.where(offset < 0, before, after)
     inside = ramp[np.clip(offset, 0, len(ramp) - 1)]
     return np.where(offset < 0, before, np.where(offset >= len(ramp), after, inside))
 
 
-def place(unknown: np.ndarray, tile: int, context: int, *, align: int = 1, min_size: int = 1) -> list[Tile]:
+def place(
+    unknown: np.ndarray, tile: int, context: int, *, align: int = 1, min_size: int = 1, feather: int | None = None
+) -> list[Tile]:
     """The tiles to run over the ``unknown`` pixels (H×W bool), placed over the unknown band as the module
     docstring says; with ``tile`` 0, or a plate that fits in one tile, it is one whole-frame tile (so such a
     plate's alpha is exactly one pass's), and none if nothing is unknown. Boxes start on the
     ``align`` grid and are at most ``tile`` and at least ``min_size`` in each dimension; same-shaped tiles
-    come together, for batching."""
+    come together, for batching. ``feather`` defaults to :func:`feather_for` ``(context)``; with 0, the
+    cores abut on cell edges (``k·align − context``) and weigh 1."""
     height, width = unknown.shape
     if not unknown.any():
         return []
     if tile == 0 or max(height, width) <= tile:
         return [Tile(Span(0, height, 0, height, np.ones(height)), Span(0, width, 0, width, np.ones(width)))]
-    feather = feather_for(context)
+    feather = feather_for(context) if feather is None else feather
     rows, cols = (_Axis(n, tile, context, feather, align, min_size) for n in (height, width))
     cells = _cells(unknown, rows, cols)
     cores: list[_Core] = []

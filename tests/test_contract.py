@@ -24,6 +24,8 @@ BASE = {
     "outputs": [{"name": "alpha", "role": "alpha"}],
     "size_multiple": 32,
 }
+LEVELS = {"scale": 3, "coarse_channels": 5, "coefficient_channels": 4}
+TWO_LEVEL = {"tile_align": 96, "context": 240}  # a grid and a context the scale divides
 
 
 def test_round_trip_keeps_every_field():
@@ -33,6 +35,12 @@ def test_round_trip_keeps_every_field():
     assert spec.needs_trimap and not spec.needs_background and not spec.recurrent
     assert spec.inputs[0].channels == 4 and spec.size_multiple == 32
     assert spec.tile_grid == 32 and ModelSpec.from_dict({**BASE, "tile_align": 96}).tile_grid == 96
+    two = ModelSpec.from_dict({**BASE, **TWO_LEVEL, "levels": LEVELS})
+    assert (
+        ModelSpec.from_json(two.to_json()) == two
+        and two.levels
+        and two.levels.inputs == ("coarse_in", "coefficients_in")
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,6 +59,21 @@ def test_round_trip_keeps_every_field():
         ),
         (lambda d: d["inputs"][0]["parts"][0].update(channels="3"), "must be int"),
         (lambda d: d.update(tile_align=-3), "tile_align must be positive"),
+        (lambda d: d.update(levels={"scale": 3, "coarse_channels": 5}), "missing 'coefficient_channels'"),
+        (
+            lambda d: d.update(TWO_LEVEL, levels={**LEVELS, "scale": 5}),
+            r"scale is 5, which must divide the tile grid \(96\)",
+        ),
+        (lambda d: d.update(levels={**LEVELS, "coarse_channels": 0}), "coarse_channels must be positive"),
+        (lambda d: d.update(TWO_LEVEL, levels={**LEVELS, "coarse": "alpha"}), "already uses: alpha"),
+        (lambda d: d.update(TWO_LEVEL, levels={**LEVELS, "known_context": 4}), "non-negative multiple of the scale"),
+        (
+            lambda d: (
+                d["inputs"].append({"name": "r1", "role": "state", "output": "alpha"})
+                or d.update(TWO_LEVEL, levels=LEVELS)
+            ),
+            "exactly one tensor input and no recurrent state",
+        ),
         (
             lambda d: d["inputs"][0]["parts"][0].update(encoding="sRGB-ish"),
             r"input 'input'\.parts\[0\]\.encoding is 'sRGB-ish', which is not a colour space of OCIO config",

@@ -182,8 +182,10 @@ def test_mattenet_trimap_preset(tmp_path, capsys, plate_files):
         expected = model(torch.from_numpy(x.astype(np.float32)))[0, 0].numpy()
     unknown = trimap == 0.5
     assert unknown.any() and expected[unknown].std() > 0.01
-    np.testing.assert_allclose(matte.alpha[unknown], expected[unknown], atol=FP32)
-    assert np.abs(matte.alpha[unknown] - expected[unknown]).mean() < 2e-3
+    # This graph amplifies rounding ~200× (its solve: a 1-ulp change of the input moves alpha by 2.6e-5), and
+    # MLAS blocks convolutions differently by SIMD width, so the max gets the convert gate's fp32 bound.
+    np.testing.assert_allclose(matte.alpha[unknown], expected[unknown], atol=1e-3)
+    assert np.abs(matte.alpha[unknown] - expected[unknown]).mean() < 1e-5
     np.testing.assert_array_equal(matte.alpha[~unknown], trimap[~unknown])
 
 

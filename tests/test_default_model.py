@@ -75,23 +75,21 @@ def test_fp16_variant_agrees(composites):
 
 
 def test_tiles_match_one_pass():
-    """The description's context covers the network's receptive field, so tiled and whole-frame alphas
-    agree up to the propagation layer's weak reach beyond it (invisible: no seams)."""
+    """The default model is two-level: its solve runs once over the whole frame at 1/3 scale, and its
+    network's tiles carry the receptive field, so tiled alpha is the whole frame's up to float32 rounding."""
     s = synth.generate(HELD_OUT_SEEDS[0], 640)
-    # 1010×850: not square, not a multiple of 32, so the last tiles are not 768 wide and must still start
-    # on the network's 32-pixel stride grid to match one pass.
+    # 1010×850: not square, not a multiple of 32 or 3, so the last tiles are partial and the last coarse
+    # pixels too; every tile must still start on the 96-px grid to match one pass.
     plate = np.concatenate([s.image, s.image[:, :370]], 1)
     plate = np.concatenate([plate, plate[:210]], 0)
     tri = np.concatenate([s.trimap, s.trimap[:, :370]], 1)
     tri = np.concatenate([tri, tri[:210]], 0)
     whole = Matter.load(device="cpu", tile=0).matte(plate, trimap=tri, colorspace="srgb_tx").alpha
-    tiled = Matter.load(device="cpu", tile=768).matte(plate, trimap=tri, colorspace="srgb_tx")
-    assert tiled.tiles_run + tiled.tiles_skipped > 1
-    difference = np.abs(tiled.alpha - whole)
-    # The difference is the layer's reach cut off at the tiles' margins (0.015 and 6e-4 measured), not rounding:
-    # the same float32 graph on other kernels moves alpha by ~1e-5 (the export's parity of ONNX Runtime against
-    # PyTorch: 1.0e-5 max), far inside the margins left here.
-    assert difference.max() < 0.02 and difference[tri == 0.5].mean() < 1e-3
+    tiled = Matter.load(device="cpu", tile=576).matte(plate, trimap=tri, colorspace="srgb_tx")
+    assert tiled.tiles_run > 1
+    # The same arithmetic per pixel; convolutions blocked by another tile size round differently in float32
+    # (~2e-6 measured). 1e-3 is the bar of issue 19, 10x looser than the export's parity against PyTorch.
+    assert np.abs(tiled.alpha - whole)[tri == 0.5].max() <= 1e-3
 
 
 @pytest.mark.slow

@@ -112,9 +112,12 @@ def test_tensorrt_profile_covers_the_tile_matter_decides(models, monkeypatch, mo
     assert seen[0].get("trt_profile_max_shapes") == max_shapes
 
 
-def test_every_session_flushes_subnormal_floats(models):
-    options = Matter.load(models["trimap"], device="cpu").engine.session.get_session_options()
-    assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"
+@pytest.mark.parametrize("model", ["trimap", None])  # None: the default model, a session per stage
+def test_every_session_flushes_subnormal_floats(models, model):
+    sessions = Matter.load(model and models[model], device="cpu").engine.sessions.values()
+    assert [s.get_session_options().get_session_config_entry("session.set_denormal_as_zero") for s in sessions] == [
+        "1"
+    ] * len(sessions)
 
 
 FLUSH = """

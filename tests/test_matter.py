@@ -138,25 +138,25 @@ def test_unsupported_plate_layout(models):
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "zero"])
 @pytest.mark.parametrize("h, w", [(45, 70), (64, 33), (5, 40), (16, 40), (32, 64)])
 def test_padding_is_filled_in_place_as_numpy_pad_would(mode, h, w):
-    from matte_sdk.matter import _fill_padding, _numpy_pad_mode
+    from matte_sdk.feeds import fill_padding, numpy_pad_mode
     from matte_sdk.tiling import round_up
 
     core = np.random.default_rng(h * w).random((2, 4, h, w)).astype(np.float32)
     ph, pw = round_up(h, 32) - h, round_up(w, 32) - w
-    expected = np.pad(core, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=_numpy_pad_mode(mode, h, w, ph, pw))
+    expected = np.pad(core, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=numpy_pad_mode(mode, h, w, ph, pw))
     x = np.full(expected.shape, np.nan, np.float32)
     x[:, :, :h, :w] = core
-    _fill_padding(x, h, w, mode)
+    fill_padding(x, h, w, mode)
     np.testing.assert_array_equal(x, expected)
 
 
 def test_reflection_wider_than_the_image_falls_back():
-    from matte_sdk.matter import _numpy_pad_mode
+    from matte_sdk.feeds import numpy_pad_mode
 
-    assert _numpy_pad_mode("reflect", 45, 70, 19, 26) == "reflect"
-    assert _numpy_pad_mode("reflect", 16, 40, 16, 24) == "symmetric"  # pad as wide as the image
-    assert _numpy_pad_mode("reflect", 5, 40, 27, 24) == "edge"  # wider
-    assert _numpy_pad_mode("replicate", 5, 40, 27, 24) == "edge"
+    assert numpy_pad_mode("reflect", 45, 70, 19, 26) == "reflect"
+    assert numpy_pad_mode("reflect", 16, 40, 16, 24) == "symmetric"  # pad as wide as the image
+    assert numpy_pad_mode("reflect", 5, 40, 27, 24) == "edge"  # wider
+    assert numpy_pad_mode("replicate", 5, 40, 27, 24) == "edge"
 
 
 @pytest.fixture
@@ -175,8 +175,8 @@ def no_sessions(monkeypatch):
         ("trimap", 1, r"trimap\.onnx: tile 1 is too small for this model; the smallest tile it accepts is 48 "),
         ("trimap", 40, "tile 40 is too small for this model; the smallest tile it accepts is 48 "),
         ("trimap", -5, r"trimap\.onnx: tile -5 is negative"),
-        (None, 64, r"default\.onnx: tile 64 is too small for this model; the smallest tile it accepts is 704 "),
-        (None, 672, "tile 672 is too small for this model; the smallest tile it accepts is 704 "),
+        (None, 64, r"default\.onnx: tile 64 is too small for this model; the smallest tile it accepts is 576 "),
+        (None, 544, "tile 544 is too small for this model; the smallest tile it accepts is 576 "),
     ],
 )
 def test_unusable_tiles_are_refused_before_the_session(models, no_sessions, model, tile, message):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from matte_sdk.contract import ModelSpec
+from matte_sdk.contract import Levels, ModelSpec
 from matte_sdk_converters.pipeline import Request, convert
 from matte_sdk_converters.presets import trimap
 
@@ -46,8 +46,9 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "propagation": None
         if model.propagation is None
         else (
-            f"closed-form matting energy solved in the graph, {config['propagation']}: alpha depends on the "
-            "whole frame (fading with distance); the context margin covers the network's receptive field"
+            f"closed-form matting energy solved in the graph, {config['propagation']}, as two levels: the "
+            "solve runs once over the whole frame at 1/scale, the network and the transfer in tiles whose "
+            "context margin covers the network's receptive field, so tiled alpha is the whole frame's"
         ),
         "training_data": TRAINING_DATA,
         "recipe": "python -m matte_sdk_training.train --config FILE, FILE holding `config`; a "
@@ -57,12 +58,20 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "steps": step,
         "note": note,
     }
-    align = 0 if model.propagation is None else math.lcm(spec.size_multiple, model.propagation.scale)
+    if model.propagation is None:
+        align, levels, step = 0, None, 8
+    else:  # two levels: the solve once over the whole frame at 1/scale, the network and the transfer in tiles
+        scale = model.propagation.scale
+        align, step = math.lcm(spec.size_multiple, scale), math.lcm(8, scale)
+        # coarse: colour, weight, target and the Laplacian's 25-point stencil, whose entries reach two coarse
+        # pixels (the known pass's margin); coefficients: the guided filter's a (3) and b
+        levels = Levels(scale=scale, coarse_channels=30, coefficient_channels=4, known_context=2 * scale)
     return replace(
         spec,
         name=NAME,
-        context=-(-receptive_radius(model) // 8) * 8,
+        context=-(-receptive_radius(model) // step) * step,
         tile_align=align,
+        levels=levels,
         licence="Apache-2.0",
         provenance={**spec.provenance, **provenance},
     )

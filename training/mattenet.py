@@ -185,11 +185,18 @@ class MatteNet(nn.Module):
         function of the pixel's colour, ``a·rgb + b`` (the colour-line model of closed-form matting),
         with ``a`` and ``b`` predicted at half resolution and interpolated, so edges as fine as the
         image's own come for free; a full-resolution convolution adds a residual. With propagation, that
-        alpha is the data term, weighted by the prior's confidence times a learned factor (plus, with
-        ``trust``, a learned confidence of its own: the product is ~0 wherever the prior's colours fit
-        badly, however right the estimate), and :class:`~.propagation.Propagation` returns the energy's
-        minimiser.
+        alpha is the data term (see :meth:`estimate`) and :class:`~.propagation.Propagation` returns the
+        energy's minimiser.
         """
+        alpha, confidence = self.estimate(x)
+        if self.propagation is None:
+            return alpha
+        return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
+
+    def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's alpha and, with propagation, the confidence in it as a data term: the prior's
+        confidence times a learned factor (plus, with ``trust``, a learned confidence of its own: the
+        product is ~0 wherever the prior's colours fit badly, however right the estimate); else ones."""
         prior, confidence = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread)
         s1 = self.e1(F.pixel_unshuffle(x, 2))
         s2 = self.e2(s1)
@@ -204,14 +211,23 @@ class MatteNet(nn.Module):
         if self.head is not None:
             alpha = alpha + self.head(self.d0(y, torch.cat([x, prior], 1)))
         if self.propagation is None:
-            return alpha
+            return alpha, torch.ones_like(alpha)
         confidence = confidence * torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 is finite in fp16
         if self.trust is not None:  # the prior's confidence caps the product where its colours fit badly
             confidence = confidence + torch.exp(_up2(self.trust(y)).clamp(-20.0, 0.0))
-        return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
+        return alpha, confidence
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])
+    def forward(
+        self, x: torch.Tensor, coarse_in: torch.Tensor | None = None, coefficients_in: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Alpha with the known regions copied in. Given the two-level stages' inputs (with propagation
+        only; see :meth:`.propagation.Propagation.forward`), ``(alpha, coarse, coarse_known,
+        coefficients)``, the alpha from ``coefficients_in``."""
+        if coarse_in is None or coefficients_in is None or self.propagation is None:
+            return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])
+        alpha, confidence = self.estimate(x)
+        detail, *stages = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence, coarse_in, coefficients_in)
+        return known_override(detail.clamp(0.0, 1.0), x[:, 3:4]), *stages
 
 
 def known_override(alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:

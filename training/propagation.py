@@ -173,6 +173,14 @@ class MattingLaplacian:
         entries[(0, 0)] = -sum(entries.values())
         self.stencil = torch.cat([entries[d] for d in STENCIL], 1)
 
+    @classmethod
+    def from_stencil(cls, stencil: torch.Tensor) -> MattingLaplacian:
+        """The Laplacian whose :attr:`stencil` was formed elsewhere (tile by tile: an entry depends only on
+        the colours up to two pixels away, and on which windows lie inside the image)."""
+        laplacian = cls.__new__(cls)
+        laplacian.stencil = stencil
+        return laplacian
+
     @property
     def diagonal(self) -> torch.Tensor:
         """``L``'s diagonal, N×1×H×W."""
@@ -231,28 +239,67 @@ class Propagation(nn.Module):
         self.known_weight, self.transfer_eps = known_weight, transfer_eps
 
     def forward(
+        self,
+        rgb: torch.Tensor,
+        trimap: torch.Tensor,
+        data: torch.Tensor,
+        confidence: torch.Tensor,
+        coarse_in: torch.Tensor | None = None,
+        coefficients_in: torch.Tensor | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Alpha (N×1×H×W, unclamped) from colours ``rgb`` (N×3×H×W, 0–1), a gray trimap, the data term
+        ``data`` and its non-negative ``confidence``: :meth:`transfer` of :meth:`coefficients` of
+        :meth:`pool`.
+
+        Given the two-level stages' inputs (``matte_sdk.contract.Levels``: the whole frame's stitched
+        :meth:`pool`, and this tile's crop of the coefficients with one coarse pixel more at every side),
+        returns the stages instead: ``(alpha from coefficients_in, pool, pool without the data term,
+        coefficients of coarse_in)``."""
+        if coarse_in is None or coefficients_in is None:
+            return self.transfer(self.coefficients(self.pool(rgb, trimap, data, confidence)), rgb)
+        detail = self.transfer(coefficients_in, rgb, (self.scale, self.scale))
+        zero = torch.zeros_like(trimap)  # known pixels ignore the data term (and the network: not its shape)
+        return (
+            detail,
+            self.pool(rgb, trimap, data, confidence),
+            self.pool(rgb, trimap, zero, zero),
+            self.coefficients(coarse_in),
+        )
+
+    def pool(
         self, rgb: torch.Tensor, trimap: torch.Tensor, data: torch.Tensor, confidence: torch.Tensor
     ) -> torch.Tensor:
-        """Alpha (N×1×H×W, unclamped) from colours ``rgb`` (N×3×H×W, 0–1), a gray trimap, the data term
-        ``data`` and its non-negative ``confidence``."""
+        """The system at 1/scale, N×30×⌈H/scale⌉×⌈W/scale⌉ (float32): mean colour, data weight, weighted
+        target and the Laplacian's 25-point stencil (:class:`MattingLaplacian`, formed in float64). A coarse
+        pixel depends on its own scale×scale block and, through the stencil, on the colours of the blocks up
+        to two coarse pixels away."""
         dtype = rgb.dtype
         known = ((trimap < 0.25) | (trimap > 0.75)).to(dtype)
         weight = known * self.known_weight + (1 - known) * confidence
         target = known * (trimap > 0.5).to(dtype) + (1 - known) * data
-        height, width = rgb.shape[-2:]
         pad = (0, self.scale - 1) * 2  # pooling drops what a whole coarse pixel doesn't need (a fixed pad traces)
 
         def coarse(x: torch.Tensor) -> torch.Tensor:
             return F.avg_pool2d(F.pad(x, pad, mode="replicate"), self.scale)
 
-        image, w = coarse(rgb).double(), coarse(weight)  # float64 for the stencil's entries and the transfer
+        image, w = coarse(rgb), coarse(weight)
         t = (coarse(weight * target) + 1e-6 * coarse(target)) / (w + 1e-6)  # where w ≈ 0: the mean target
-        alpha = MattingLaplacian(image, self.eps).solve(w, w * t, t, self.steps)
+        return torch.cat([image, w, t, MattingLaplacian(image.double(), self.eps).stencil], 1)
+
+    def coefficients(self, coarse: torch.Tensor) -> torch.Tensor:
+        """The global stage: the solve over all of :meth:`pool`'s frame and the guided filter's ``(a, b)``
+        fitted on it, N×4×h×w (float32; the transfer is formed in float64)."""
+        image, w, t = coarse[:, :3].double(), coarse[:, 3:4], coarse[:, 4:5]
+        alpha = MattingLaplacian.from_stencil(coarse[:, 5:]).solve(w, w * t, t, self.steps)
         a, b = guided_coefficients(image, alpha.double(), self.transfer_eps)
-        a, b = (
-            F.interpolate(c.to(dtype), scale_factor=float(self.scale), mode="bilinear", align_corners=False)[
-                ..., :height, :width
-            ]
-            for c in (a, b)
-        )
-        return (a * rgb).sum(1, keepdim=True) + b
+        return torch.cat([a, b], 1).to(coarse.dtype)
+
+    def transfer(self, coefficients: torch.Tensor, rgb: torch.Tensor, offset: tuple[int, int] = (0, 0)) -> torch.Tensor:
+        """``a·rgb + b`` with the coefficients bilinearly upsampled to full resolution; ``offset``: where
+        ``rgb`` starts in the upsampled coefficients (``(scale, scale)`` for a crop with one coarse pixel
+        more at every side)."""
+        height, width = rgb.shape[-2:]
+        (y, x), s = offset, float(self.scale)
+        c = F.interpolate(coefficients, scale_factor=s, mode="bilinear", align_corners=False)
+        c = c[..., y : y + height, x : x + width]
+        return (c[:, :3] * rgb).sum(1, keepdim=True) + c[:, 3:4]

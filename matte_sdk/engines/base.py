@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,8 +44,10 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the network on named inputs; returns every output by name."""
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the network on named inputs; returns every output by name, or only ``outputs`` (the stage of
+        a two-level model, see :class:`~matte_sdk.contract.Levels`: then only the work they need runs, and
+        only the inputs they need are read from ``feeds``)."""
 
     def describe(self) -> dict[str, Any]:
         """What is loaded and where, for logs, ``doctor`` and ``--json`` events."""

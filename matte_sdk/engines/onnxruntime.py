@@ -4,6 +4,10 @@
 is really the session's first provider (ONNX Runtime itself drops to the CPU when CUDA libraries are
 missing). ``device="auto"`` tries TensorRT, then CUDA, then the CPU, and warns when it ends on the CPU.
 
+A two-level model (:class:`~matte_sdk.contract.Levels`) gets one session per stage, each on the part of
+the graph its outputs need (:func:`~matte_sdk.engines.pruning.prune`): ONNX Runtime runs every node of a
+session whatever outputs are asked for, and wants every graph input fed.
+
 Every session flushes subnormal floats to zero (``session.set_denormal_as_zero``): iterative solves such
 as the default model's conjugate-gradient loop produce them, and x86 cores slow down on them (the default
 model runs 1.5× faster with the flush on a 2-core machine, with bit-identical alpha). ONNX Runtime applies
@@ -18,18 +22,19 @@ import functools
 import io
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..contract import CONTRACT_KEY, Dims, ModelSpec
+from ..contract import CONTRACT_KEY, Dims, ModelSpec, described
 from ..errors import DeviceError, ModelContractError
 from ..hookspecs import hookimpl
 from ..tiling import tile_size
 from .base import Engine
 from .profiles import cache_dir, profile
+from .pruning import prune
 
 if TYPE_CHECKING:
     import onnx  # imported where a model is read: listing the engines (every command line) stays light
@@ -135,20 +140,35 @@ def trt_provider_options(spec: ModelSpec, model: onnx.ModelProto, tile: int, bat
     return options
 
 
+def _options(threads: int, pattern: bool = True) -> Any:
+    """Session options: quiet, ``threads`` intra-op threads (0: ONNX Runtime's choice), subnormals flushed;
+    ``pattern`` False drops the memory pattern, which pre-plans one block for a shape that repeats (a
+    stage run once per frame would only hold it: ~0.5 GB of an 8K plate's global solve)."""
+    options = _ort().SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    options.enable_mem_pattern = pattern
+    return options
+
+
 class OnnxRuntimeEngine(Engine):
     """Runs ``.onnx`` models with ONNX Runtime."""
 
     name = "onnxruntime"
     suffixes = (".onnx",)
 
-    def __init__(self, session: Any, spec: ModelSpec, max_batch: int | None, source: str) -> None:
-        self.session = session
+    def __init__(
+        self, sessions: Mapping[tuple[str, ...], Any], spec: ModelSpec, max_batch: int | None, source: str
+    ) -> None:
+        """``sessions`` by the outputs they compute: the whole graph's, or each stage's of a two-level model."""
+        self.sessions = dict(sessions)
         self.spec = spec
         self.max_batch = max_batch
         self.source = source
-        self.providers: list[str] = session.get_providers()
+        self.providers: list[str] = next(iter(self.sessions.values())).get_providers()
         self.device = DEVICE_OF.get(self.providers[0], self.providers[0])
-        self._outputs = [o.name for o in session.get_outputs()]
+        self._inputs = {key: [i.name for i in s.get_inputs()] for key, s in self.sessions.items()}
 
     @classmethod
     def open(
@@ -182,15 +202,24 @@ class OnnxRuntimeEngine(Engine):
                 providers.append(PROVIDERS[d])
         if "cpu" not in usable:
             providers.append(PROVIDERS["cpu"])  # for the odd node a GPU provider doesn't implement
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        if spec.levels is None:
+            graphs: dict[tuple[str, ...], Any] = {tuple(o.name for o in model.graph.output): str(path)}
+        else:
+            import onnx
+
+            whole = onnx.load(str(path))
+            alpha = described(spec.output("alpha"), "alpha output").name
+            stages = [(alpha,), (spec.levels.coarse,), (spec.levels.coarse_known,), (spec.levels.coefficients,)]
+            graphs = {stage: prune(whole, stage).SerializeToString() for stage in stages}
+        once = (spec.levels.coefficients,) if spec.levels else ()  # the global stage: once per frame
         try:
-            session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            sessions = {
+                key: ort.InferenceSession(graph, sess_options=_options(threads, key != once), providers=providers)
+                for key, graph in graphs.items()
+            }
         except Exception as exc:
             raise ModelContractError(f"{path}: ONNX Runtime could not load the model: {exc}") from None
-        engine = cls(session, spec, _fixed_batch(model, spec), str(path))
+        engine = cls(sessions, spec, _fixed_batch(model, spec), str(path))
         if device != "auto" and engine.device != device:
             raise DeviceError(
                 f"{path}: --device {device} asked for, but ONNX Runtime is running on "
@@ -201,9 +230,12 @@ class OnnxRuntimeEngine(Engine):
             warnings.warn(f"device auto: running on the CPU ({reasons})", RuntimeWarning, stacklevel=2)
         return engine
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = self.session.run(self._outputs, dict(feeds))
-        return dict(zip(self._outputs, values, strict=False))
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        key = tuple(outputs) if outputs is not None else next(iter(self.sessions))
+        if key not in self.sessions:
+            raise ModelContractError(f"{self.source}: no stage of this model computes {', '.join(key)} alone")
+        values = self.sessions[key].run(list(key), {name: feeds[name] for name in self._inputs[key]})
+        return dict(zip(key, values, strict=True))
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "providers": self.providers}

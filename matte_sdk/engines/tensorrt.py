@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,11 @@ class TensorRTEngine(Engine):
         names = [engine.get_tensor_name(k) for k in range(engine.num_io_tensors)]
         self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
+        if spec.levels is not None:  # one engine runs its whole graph: its stages cannot run alone
+            raise ModelContractError(
+                f"{source}: a two-level model runs on ONNX Runtime only; "
+                "open its .onnx (on TensorRT with --device tensorrt)"
+            )
         spec.check_graph(self.inputs, self.outputs, source)
         spec.check_shapes(
             {n: _dims(engine.get_tensor_shape(n)) for n in self.inputs},
@@ -168,7 +173,7 @@ class TensorRTEngine(Engine):
             raise ModelContractError(f"{source}: TensorRT could not deserialise the engine")
         return cls(runtime, engine, spec, source)
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         import onnxruntime as ort
 
         trt = self._trt
@@ -195,7 +200,8 @@ class TensorRTEngine(Engine):
         if not self.context.execute_async_v3(0):
             raise ModelContractError(f"{self.source}: TensorRT execution failed")
         _libcuda().cuCtxSynchronize()
-        return {name: value.numpy().astype(np.float32, copy=False) for name, value in results.items()}
+        wanted = self.outputs if outputs is None else outputs
+        return {name: results[name].numpy().astype(np.float32, copy=False) for name in wanted}
 
     def describe(self) -> dict[str, Any]:
         built = self.spec.provenance.get("tensorrt", {})

@@ -1,0 +1,134 @@
+"""Two-level models (:class:`~matte_sdk.contract.Levels`): the local stage in tiles, the global stage once
+over the whole frame at ``1/scale``, the detail stage in tiles, so tiled alpha is the whole frame's.
+
+The frame is first padded to the size multiple (the description's ``pad``), as a single-level model's
+whole frame is, so the whole frame is the one-tile case of the same computation. The local stage runs in
+two passes. ``coarse_known`` (no network) covers the frame, core by core of the frame grid
+(:func:`~matte_sdk.tiling.plan` without a feather), each read with the ``known_context`` margin. The
+network's ``coarse`` then runs on tiles placed over the unknown band (:func:`~matte_sdk.tiling.place`
+without a feather: boxes on the tile grid, a multiple of the scale, and cores ``context`` pixels inside
+every side that is not the frame's border), and each tile's core overwrites the canvas: on the core it
+is exact, and every coarse pixel holding an unknown pixel lies in a core. The stitched canvas goes
+through ``coefficients`` in one run, and each core gets its alpha from the detail stage with its crop of
+the coefficients; everything else keeps the trimap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import trimap as trimaps
+from .contract import described
+from .engines.base import Engine
+from .feeds import batches, pad_planes, tensor
+from .tiling import Span, Tile, place, plan
+
+
+@dataclass(frozen=True)
+class LevelsResult:
+    """Alpha (H×W, the graph's range, not yet clipped); the tiles the network ran on and the pixels they
+    read; the tiles it skipped (no unknown pixel: pooled without the network)."""
+
+    alpha: np.ndarray
+    tiles_run: int
+    pixels_computed: int
+    tiles_skipped: int
+
+
+def _core(tile: Tile, margin: int, height: int, width: int) -> Tile:
+    """The ``tile``'s trusted core as a tile of its own, read with ``margin`` pixels around it (inside the
+    ``height`` × ``width`` frame)."""
+
+    def span(s: Span, length: int) -> Span:
+        start, stop = max(0, s.valid_start - margin), min(length, s.valid_stop + margin)
+        weight = np.zeros(stop - start)
+        weight[s.valid_start - start : s.valid_stop - start] = 1.0
+        return Span(start, stop, s.valid_start, s.valid_stop, weight)
+
+    return Tile(span(tile.y, height), span(tile.x, width))
+
+
+def run_levels(
+    engine: Engine,
+    tile: int,
+    batch: int,
+    planes: dict[str, np.ndarray],
+    spaces: dict[str, str],
+    progress: Callable[[int, int], None] | None = None,
+) -> LevelsResult:
+    """Run a two-level model over the frame ``planes`` (by part role; ``spaces``: the colour spaces of
+    the image and background) in tiles of ``tile`` pixels (0: the whole frame as one), ``batch`` at once."""
+    spec = engine.spec
+    levels = described(spec.levels, "levels")
+    scale = levels.scale
+    (source,) = (i for i in spec.inputs if i.role == "tensor")
+    alpha_name = described(spec.output("alpha"), "alpha output").name
+    h, w = planes["image"].shape[:2]
+    padded = pad_planes(planes, spec.size_multiple, spec.pad)
+    height, width = padded["image"].shape[:2]
+    tri = padded.get("trimap")
+    unknown = np.ones((height, width), bool) if tri is None else ~trimaps.is_known(tri)
+    context = spec.context if tile else 0
+    grid = plan(height, width, tile or max(height, width), context, feather=0, align=spec.tile_grid)
+    network = place(unknown, tile, spec.context, align=spec.tile_grid, min_size=spec.min_size, feather=0)
+    skipped = sum(not unknown[t.valid].any() for t in grid)
+    alpha = np.zeros((height, width), np.float32) if tri is None else tri.astype(np.float32, copy=True)
+    if not network:  # nothing unknown: the trimap is the matte
+        return LevelsResult(alpha[:h, :w], 0, 0, skipped)
+    known = [_core(t, levels.known_context, height, width) for t in grid]
+    total, done = len(known) + 2 * len(network) + 1, 0
+
+    def step(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress:
+            progress(done, total)
+
+    coarse: np.ndarray | None = None
+
+    def cells(n: int) -> int:  # coarse pixels over n pixels: a partial last one at the frame's end
+        return -(-n // scale)
+
+    def put(box: Tile, values: np.ndarray, offset: tuple[int, int]) -> None:
+        nonlocal coarse
+        if coarse is None:
+            coarse = np.zeros((values.shape[0], cells(height), cells(width)), np.float32)
+        (y0, y1), (x0, x1) = (box.y.valid_start, box.y.valid_stop), (box.x.valid_start, box.x.valid_stop)
+        oy, ox = (y0 - offset[0]) // scale, (x0 - offset[1]) // scale
+        ny, nx = cells(y1) - y0 // scale, cells(x1) - x0 // scale
+        coarse[:, y0 // scale : cells(y1), x0 // scale : cells(x1)] = values[:, oy : oy + ny, ox : ox + nx]
+
+    for group in batches(known, batch):  # the whole frame without the network, core by core
+        x = tensor(spec, source, group, padded, spaces, multiple=1)
+        out = engine.run({source.name: x}, [levels.coarse_known])[levels.coarse_known]
+        for k, t in enumerate(group):
+            put(t, out[k], (t.y.start, t.x.start))
+        step(len(group))
+    for group in batches(network, batch):  # then the network where the band is
+        out = engine.run({source.name: tensor(spec, source, group, padded, spaces)}, [levels.coarse])[levels.coarse]
+        for k, t in enumerate(group):
+            put(t, out[k], (t.y.start, t.x.start))
+        step(len(group))
+    assert coarse is not None  # the cores cover the frame
+    feed = {levels.coarse_input: coarse[None]}
+    coefficients = engine.run(feed, [levels.coefficients])[levels.coefficients][0]
+    coefficients = np.pad(coefficients, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    step(1)
+    cores = [_core(t, 0, height, width) for t in network]
+    for group in batches(cores, batch):
+        crops = np.stack(
+            [
+                coefficients[:, t.y.start // scale : cells(t.y.stop) + 2, t.x.start // scale : cells(t.x.stop) + 2]
+                for t in group
+            ]
+        )
+        x = tensor(spec, source, group, padded, spaces, multiple=1)
+        out = engine.run({source.name: x, levels.coefficients_input: crops}, [alpha_name])[alpha_name]
+        for k, t in enumerate(group):
+            alpha[t.box] = out[k, 0]
+        step(len(group))
+    pixels = sum(t.shape[0] * t.shape[1] for t in network)
+    return LevelsResult(alpha[:h, :w], len(network), pixels, skipped)

@@ -1,0 +1,109 @@
+"""Two-level models (the description's ``levels``): MatteNet's stages compose to its forward, and a model
+converted with levels tiles to exactly its whole-frame alpha through ``Matter``."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the convert extra (torch)")
+import torch.nn.functional as F  # noqa: E402
+
+from matte_sdk import Matter  # noqa: E402
+from matte_sdk.contract import Levels  # noqa: E402
+from matte_sdk_converters.pipeline import Request, convert  # noqa: E402
+from matte_sdk_converters.presets import trimap  # noqa: E402
+from matte_sdk_training.mattenet import MatteNet, receptive_radius  # noqa: E402
+
+KWARGS = {"width": 4, "propagation": {"scale": 3, "steps": 8}, "head": False}
+
+
+def _model() -> MatteNet:
+    torch.manual_seed(0)
+    model = MatteNet(**KWARGS)
+    for layer in (model.coef, model.trust) if model.trust else (model.coef,):  # not the prior alone
+        torch.nn.init.normal_(layer.weight, std=0.05)
+    return model.eval()
+
+
+def _input(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    rgb = F.interpolate(torch.rand(1, 3, h // 8, w // 8, generator=g), size=(h, w), mode="bilinear")
+    tri = torch.zeros(1, 1, h, w)
+    tri[..., : h // 2, :] = 1.0
+    tri[..., h // 2 - 20 : h // 2 + 20, : w // 2] = 0.5  # an unknown band over half the width
+    return torch.cat([(rgb - 0.45) / 0.225, tri], 1)
+
+
+def test_the_stages_compose_to_the_whole_frame_forward():
+    model, x = _model(), _input(96, 128)
+    h, w = 32, 43  # ⌈96/3⌉, ⌈128/3⌉: a partial last coarse column
+    with torch.no_grad():
+        whole = model(x)
+        _, coarse, known, _ = model(x, torch.zeros(1, 30, h, w), torch.zeros(1, 4, h + 2, w + 2))
+        *_, coefficients = model(x, coarse, torch.zeros(1, 4, h + 2, w + 2))
+        alpha = model(x, coarse, F.pad(coefficients, (1, 1, 1, 1), mode="replicate"))[0]
+    # the same operations; only the upsampling's source coordinates are computed one pixel apart (float32)
+    torch.testing.assert_close(alpha, whole, atol=1e-5, rtol=0)
+    blocks = F.avg_pool2d(F.pad((x[:, 3:] != 0.5).float(), (0, 2, 0, 2), mode="replicate"), 3) == 1
+    assert blocks.any() and torch.equal((coarse - known) * blocks, torch.zeros_like(coarse))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("two-level") / "m.pt"
+    torch.save(_model().state_dict(), path)
+    return path
+
+
+def _convert(checkpoint, out, spec_file=None):
+    arch = f"{MatteNet.__module__}:MatteNet"
+    convert(Request(model=checkpoint, out=out, spec_file=spec_file, arch=arch, arch_kwargs=KWARGS), log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_level(checkpoint):
+    """The small model converted with a two-level description (the convert pipeline validates every stage)."""
+    tmp, model = checkpoint.parent, _model()
+    context = -(-receptive_radius(model) // 24) * 24
+    spec = trimap().spec
+    levels = Levels(scale=3, coarse_channels=30, coefficient_channels=4, known_context=6)
+    described = json.loads(spec.to_json()) | {
+        "context": context,
+        "tile_align": 96,
+        "tile": 2 * context + 96,
+        "levels": json.loads(json.dumps(levels.__dict__)),
+    }
+    (tmp / "spec.json").write_text(json.dumps(described))
+    return _convert(checkpoint, tmp / "m.onnx", tmp / "spec.json")
+
+
+def _frame():
+    x = _input(810, 1000, seed=1)[0].numpy()
+    return np.ascontiguousarray((x[:3] * 0.225 + 0.45).transpose(1, 2, 0)), np.ascontiguousarray(x[3])
+
+
+def test_the_stages_over_a_whole_frame_are_the_single_graph(two_level, checkpoint):
+    """The runtime's stitching, padding and coefficient crops against the same model converted as one graph."""
+    plate, tri = _frame()
+    single = _convert(checkpoint, checkpoint.parent / "single.onnx")  # the trimap preset: no levels
+    one = Matter.load(single, device="cpu", tile=0).matte(plate, tri, colorspace="srgb_tx").alpha
+    two = Matter.load(two_level, device="cpu", tile=0).matte(plate, tri, colorspace="srgb_tx").alpha
+    unknown = tri == 0.5
+    assert np.abs(one - 0.5)[unknown].mean() > 0.1  # a real matte, not a constant
+    # both graphs match PyTorch to ~1e-5 (the convert pipeline's parity); 1e-4 leaves room for rounding
+    assert np.abs(two - one)[unknown].max() <= 1e-4
+
+
+def test_tiles_give_the_whole_frame_alpha_and_skip_the_network_off_the_band(two_level):
+    plate, tri = _frame()
+    whole = Matter.load(two_level, device="cpu", tile=0).matte(plate, tri, colorspace="srgb_tx")
+    tiled = Matter.load(two_level, device="cpu").matte(plate, tri, colorspace="srgb_tx")  # the description's tile
+    unknown = tri == 0.5
+    assert whole.tiles_run == 1 and tiled.tiles_run > 1 and tiled.tiles_skipped > 0
+    # Same arithmetic per pixel: the network's tiles carry its receptive field, the solve runs once over
+    # the whole frame; only float32 rounding (convolution blocking by tile size, ~1e-6) moves alpha.
+    assert np.abs(tiled.alpha - whole.alpha)[unknown].max() <= 1e-4
+    assert np.array_equal(tiled.alpha[~unknown], tri[~unknown])
+    assert tiled.pixels_computed < tiled.tiles_run * tiled.alpha.size
