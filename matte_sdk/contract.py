@@ -415,6 +415,8 @@ class _Parser:
             raise self.fail("levels.scale", f"is {scale}, which must divide the tile grid ({grid}) and the context")
         if sum(i.role == "tensor" for i in inputs) != 1 or any(i.role == "state" for i in inputs):
             raise self.fail("levels", "need exactly one tensor input and no recurrent state")
+        if [o.role for o in outputs] != ["alpha"]:
+            raise self.fail("levels", "need alpha as the only described output (the detail stage's)")
         taken = {i.name for i in inputs} | {o.name for o in outputs}
         if clash := sorted(taken & {*levels.inputs, *levels.outputs}):
             raise self.fail("levels", f"name tensors the description already uses: {', '.join(clash)}")

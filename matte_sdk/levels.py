@@ -24,7 +24,7 @@ from . import trimap as trimaps
 from .contract import described
 from .engines.base import Engine
 from .feeds import batches, pad_planes, tensor
-from .tiling import Span, Tile, place, plan
+from .tiling import Span, Tile, place, plan, round_up
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,13 @@ def _core(tile: Tile, margin: int, height: int, width: int) -> Tile:
         return Span(start, stop, s.valid_start, s.valid_stop, weight)
 
     return Tile(span(tile.y, height), span(tile.x, width))
+
+
+def _within(tile: Tile, core: Tile) -> bool:
+    """Whether ``tile``'s trusted region lies inside ``core``'s."""
+    return all(
+        c.valid_start <= t.valid_start and t.valid_stop <= c.valid_stop for t, c in ((tile.y, core.y), (tile.x, core.x))
+    )
 
 
 def run_levels(
@@ -78,7 +85,10 @@ def run_levels(
     alpha = np.zeros((height, width), np.float32) if tri is None else tri.astype(np.float32, copy=True)
     if not network:  # nothing unknown: the trimap is the matte
         return LevelsResult(alpha[:h, :w], 0, 0, skipped)
-    known = [_core(t, levels.known_context, height, width) for t in grid]
+    cores = [_core(t, 0, height, width) for t in network]
+    known = [  # cores the network's cores cover are overwritten anyway (all of a whole-frame run's)
+        _core(t, levels.known_context, height, width) for t in grid if not any(_within(t, c) for c in cores)
+    ]
     total, done = len(known) + 2 * len(network) + 1, 0
 
     def step(count: int) -> None:
@@ -101,14 +111,27 @@ def run_levels(
         ny, nx = cells(y1) - y0 // scale, cells(x1) - x0 // scale
         coarse[:, y0 // scale : cells(y1), x0 // scale : cells(x1)] = values[:, oy : oy + ny, ox : ox + nx]
 
-    for group in batches(known, batch):  # the whole frame without the network, core by core
-        x = tensor(spec, source, group, padded, spaces, multiple=1)
+    last: dict[tuple[int, ...], np.ndarray] = {}
+
+    def inputs(group: list[Tile], multiple: int) -> np.ndarray:
+        """The group's input tensor; the previous group's again when it reads the same boxes (the whole
+        frame's network tile and detail core)."""
+        h, w = group[0].shape
+        key = tuple(n for t in group for n in (t.y.start, t.y.stop, t.x.start, t.x.stop))
+        key += (round_up(h, multiple), round_up(w, multiple))  # the padded shape
+        if key not in last:
+            last.clear()
+            last[key] = tensor(spec, source, group, padded, spaces, multiple=multiple)
+        return last[key]
+
+    for group in batches(known, batch):  # the rest of the frame without the network, core by core
+        x = inputs(group, 1)
         out = engine.run({source.name: x}, [levels.coarse_known])[levels.coarse_known]
         for k, t in enumerate(group):
             put(t, out[k], (t.y.start, t.x.start))
         step(len(group))
     for group in batches(network, batch):  # then the network where the band is
-        out = engine.run({source.name: tensor(spec, source, group, padded, spaces)}, [levels.coarse])[levels.coarse]
+        out = engine.run({source.name: inputs(group, spec.size_multiple)}, [levels.coarse])[levels.coarse]
         for k, t in enumerate(group):
             put(t, out[k], (t.y.start, t.x.start))
         step(len(group))
@@ -117,7 +140,6 @@ def run_levels(
     coefficients = engine.run(feed, [levels.coefficients])[levels.coefficients][0]
     coefficients = np.pad(coefficients, ((0, 0), (1, 1), (1, 1)), mode="edge")
     step(1)
-    cores = [_core(t, 0, height, width) for t in network]
     for group in batches(cores, batch):
         crops = np.stack(
             [
@@ -125,8 +147,7 @@ def run_levels(
                 for t in group
             ]
         )
-        x = tensor(spec, source, group, padded, spaces, multiple=1)
-        out = engine.run({source.name: x, levels.coefficients_input: crops}, [alpha_name])[alpha_name]
+        out = engine.run({source.name: inputs(group, 1), levels.coefficients_input: crops}, [alpha_name])[alpha_name]
         for k, t in enumerate(group):
             alpha[t.box] = out[k, 0]
         step(len(group))

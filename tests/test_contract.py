@@ -75,6 +75,13 @@ def test_round_trip_keeps_every_field():
             "exactly one tensor input and no recurrent state",
         ),
         (
+            lambda d: (
+                d["outputs"].append({"name": "fgr", "role": "foreground", "encoding": "srgb_tx"})
+                or d.update(TWO_LEVEL, levels=LEVELS)
+            ),
+            "alpha as the only described output",
+        ),
+        (
             lambda d: d["inputs"][0]["parts"][0].update(encoding="sRGB-ish"),
             r"input 'input'\.parts\[0\]\.encoding is 'sRGB-ish', which is not a colour space of OCIO config",
         ),

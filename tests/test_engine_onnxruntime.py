@@ -112,6 +112,24 @@ def test_tensorrt_profile_covers_the_tile_matter_decides(models, monkeypatch, mo
     assert seen[0].get("trt_profile_max_shapes") == max_shapes
 
 
+def test_a_two_level_model_never_builds_tensorrt_profiles(monkeypatch):
+    """The default model's stages each get a session; a TensorRT profile describes the whole graph's input,
+    so --device tensorrt is refused and auto goes straight to CUDA (here: pretended usable) or the CPU."""
+    monkeypatch.setattr(ortengine, "provider_problem", lambda device: None)
+    with pytest.raises(DeviceError, match="two-level model's stages run on cuda or cpu only"):
+        Matter.load(device="tensorrt")
+    seen = []
+
+    def session(path, sess_options, providers):
+        seen.append(providers)
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(ortengine._ort(), "InferenceSession", session)
+    with pytest.raises(ModelContractError, match="recorded"):
+        Matter.load(device="auto")
+    assert seen[0] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
 @pytest.mark.parametrize("model", ["trimap", None])  # None: the default model, a session per stage
 def test_every_session_flushes_subnormal_floats(models, model):
     sessions = Matter.load(model and models[model], device="cpu").engine.sessions.values()

@@ -188,7 +188,11 @@ class OnnxRuntimeEngine(Engine):
         ort = _ort()
         spec, model = read_spec(path)
         tile = tile_size(spec, tile, str(path))
+        if spec.levels and device == "tensorrt":  # its profiles would describe the whole graph, not a stage's
+            raise DeviceError(f"{path}: --device tensorrt: a two-level model's stages run on cuda or cpu only")
         wanted = ["tensorrt", "cuda", "cpu"] if device == "auto" else [device]
+        if spec.levels:
+            wanted = [d for d in wanted if d != "tensorrt"]
         if device != "auto" and (problem := provider_problem(device)):
             raise DeviceError(f"{path}: --device {device} asked for, but {problem}")
         usable = [d for d in wanted if provider_problem(d) is None] or ["cpu"]
