@@ -166,10 +166,10 @@ class Matter:
             raise InputError(
                 f"{name}: {w}×{h} is outside the model's size range [{self.spec.min_size}, {self.spec.max_size or '∞'}]"
             )
-        alpha_out = described(self.spec.output("alpha"), "alpha output")
         if self.spec.levels:
             result = run_levels(self.engine, self.tile, self.batch, planes, spaces, progress)
-            alpha, foreground = np.clip(unmap_range(result.alpha, alpha_out.range), 0.0, 1.0), None
+            scale = described(self.spec.output("alpha"), "alpha output").range
+            alpha, foreground = np.clip(unmap_range(result.alpha, scale), 0.0, 1.0), None
             tiles_run, tiles_skipped, pixels = result.tiles_run, result.tiles_skipped, result.pixels_computed
         else:
             alpha, foreground, (tiles_run, tiles_skipped, pixels) = self._tiles(planes, spaces, cs, progress)

@@ -230,7 +230,7 @@ class OnnxRuntimeEngine(Engine):
                 f"{engine.providers[0]} (providers {', '.join(engine.providers)})"
             )
         if device == "auto" and engine.device == "cpu":
-            reasons = "; ".join(f"{d}: {provider_problem(d)}" for d in ("tensorrt", "cuda"))
+            reasons = "; ".join(f"{d}: {provider_problem(d)}" for d in wanted if d != "cpu")
             warnings.warn(f"device auto: running on the CPU ({reasons})", RuntimeWarning, stacklevel=2)
         return engine
 

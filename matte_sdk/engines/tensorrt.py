@@ -128,8 +128,7 @@ class TensorRTEngine(Engine):
         self.outputs = [n for n in names if n not in self.inputs]
         if spec.levels is not None:  # one engine runs its whole graph: its stages cannot run alone
             raise ModelContractError(
-                f"{source}: a two-level model runs on ONNX Runtime only; "
-                "open its .onnx (on TensorRT with --device tensorrt)"
+                f"{source}: a two-level model runs on ONNX Runtime only; open its .onnx instead (--device cuda or cpu)"
             )
         spec.check_graph(self.inputs, self.outputs, source)
         spec.check_shapes(
