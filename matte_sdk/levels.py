@@ -97,15 +97,12 @@ def run_levels(
         if progress:
             progress(done, total)
 
-    coarse: np.ndarray | None = None
-
     def cells(n: int) -> int:  # coarse pixels over n pixels: a partial last one at the frame's end
         return -(-n // scale)
 
+    coarse = np.zeros((levels.coarse_channels, cells(height), cells(width)), np.float32)  # the cores cover it
+
     def put(box: Tile, values: np.ndarray, offset: tuple[int, int]) -> None:
-        nonlocal coarse
-        if coarse is None:
-            coarse = np.zeros((values.shape[0], cells(height), cells(width)), np.float32)
         (y0, y1), (x0, x1) = (box.y.valid_start, box.y.valid_stop), (box.x.valid_start, box.x.valid_stop)
         oy, ox = (y0 - offset[0]) // scale, (x0 - offset[1]) // scale
         ny, nx = cells(y1) - y0 // scale, cells(x1) - x0 // scale
@@ -135,7 +132,6 @@ def run_levels(
         for k, t in enumerate(group):
             put(t, out[k], (t.y.start, t.x.start))
         step(len(group))
-    assert coarse is not None  # the cores cover the frame
     feed = {levels.coarse_input: coarse[None]}
     coefficients = engine.run(feed, [levels.coefficients])[levels.coefficients][0]
     coefficients = np.pad(coefficients, ((0, 0), (1, 1), (1, 1)), mode="edge")

@@ -133,6 +133,7 @@ def test_a_two_level_model_never_builds_tensorrt_profiles(monkeypatch):
 @pytest.mark.parametrize("model", ["trimap", None])  # None: the default model, a session per stage
 def test_every_session_flushes_subnormal_floats(models, model):
     sessions = Matter.load(model and models[model], device="cpu").engine.sessions.values()
+    assert len(sessions) == (1 if model else 4)
     assert [s.get_session_options().get_session_config_entry("session.set_denormal_as_zero") for s in sessions] == [
         "1"
     ] * len(sessions)

@@ -59,17 +59,17 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "note": note,
     }
     if model.propagation is None:
-        align, levels, step = 0, None, 8
+        align, levels, rounding = 0, None, 8
     else:  # two levels: the solve once over the whole frame at 1/scale, the network and the transfer in tiles
         scale = model.propagation.scale
-        align, step = math.lcm(spec.size_multiple, scale), math.lcm(8, scale)
+        align, rounding = math.lcm(spec.size_multiple, scale), math.lcm(8, scale)
         # coarse: colour, weight, target and the Laplacian's 25-point stencil, whose entries reach two coarse
         # pixels (the known pass's margin); coefficients: the guided filter's a (3) and b
         levels = Levels(scale=scale, coarse_channels=30, coefficient_channels=4, known_context=2 * scale)
     return replace(
         spec,
         name=NAME,
-        context=-(-receptive_radius(model) // step) * step,
+        context=-(-receptive_radius(model) // rounding) * rounding,
         tile_align=align,
         levels=levels,
         licence="Apache-2.0",

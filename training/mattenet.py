@@ -196,7 +196,8 @@ class MatteNet(nn.Module):
     def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's alpha and, with propagation, the confidence in it as a data term: the prior's
         confidence times a learned factor (plus, with ``trust``, a learned confidence of its own: the
-        product is ~0 wherever the prior's colours fit badly, however right the estimate); else ones."""
+        product is ~0 wherever the prior's colours fit badly, however right the estimate); without
+        propagation, the prior's confidence as it is (nothing reads it)."""
         prior, confidence = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread)
         s1 = self.e1(F.pixel_unshuffle(x, 2))
         s2 = self.e2(s1)
@@ -211,7 +212,7 @@ class MatteNet(nn.Module):
         if self.head is not None:
             alpha = alpha + self.head(self.d0(y, torch.cat([x, prior], 1)))
         if self.propagation is None:
-            return alpha, torch.ones_like(alpha)
+            return alpha, confidence
         confidence = confidence * torch.exp(coef[:, 4:5].clamp(-10.0, 10.0))  # bounded: e^10 is finite in fp16
         if self.trust is not None:  # the prior's confidence caps the product where its colours fit badly
             confidence = confidence + torch.exp(_up2(self.trust(y)).clamp(-20.0, 0.0))

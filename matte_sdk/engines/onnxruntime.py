@@ -209,12 +209,12 @@ class OnnxRuntimeEngine(Engine):
         if spec.levels is None:
             graphs: dict[tuple[str, ...], Any] = {tuple(o.name for o in model.graph.output): str(path)}
         else:
-            import onnx
+            from onnx.external_data_helper import load_external_data_for_model
 
-            whole = onnx.load(str(path))
+            load_external_data_for_model(model, str(path.parent))  # the weights (read_spec left them out)
             alpha = described(spec.output("alpha"), "alpha output").name
             stages = [(alpha,), (spec.levels.coarse,), (spec.levels.coarse_known,), (spec.levels.coefficients,)]
-            graphs = {stage: prune(whole, stage).SerializeToString() for stage in stages}
+            graphs = {stage: prune(model, stage).SerializeToString() for stage in stages}
         once = (spec.levels.coefficients,) if spec.levels else ()  # the global stage: once per frame
         try:
             sessions = {
