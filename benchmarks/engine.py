@@ -48,7 +48,7 @@ def main() -> None:
     import torch
 
     from matte_sdk import Matter
-    from matte_sdk.feeds import tensor
+    from matte_sdk.feeds import Frame, tensor
     from matte_sdk.tiling import Span, Tile
     from matte_sdk_training.train import load_checkpoint
 
@@ -61,7 +61,7 @@ def main() -> None:
     whole = Tile(Span(0, h, 0, h, np.ones(h)), Span(0, w, 0, w, np.ones(w)))
 
     def encode() -> np.ndarray:
-        return tensor(spec, source, [whole], {"image": plate, "trimap": trimap}, {"image": "lin_rec709"})
+        return tensor(spec, source, [whole], Frame({"image": plate, "trimap": trimap}, {"image": "lin_rec709"}))
 
     x = torch.from_numpy(encode())
     model = load_checkpoint(CHECKPOINT).eval()

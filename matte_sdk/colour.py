@@ -64,6 +64,11 @@ def default_for(is_float: bool) -> str:
     return SCENE_LINEAR if is_float else SRGB
 
 
+#: Rows per OCIO call of :func:`convert`: ~1 Mpx of a 4K plate, so OpenImageIO's buffers (a copy in, the
+#: result, a copy out) stay small beside the output, whatever the plate's size.
+STRIP_PIXELS = 1 << 20
+
+
 def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
     """Convert H×W×3 (or N×H×W×3) float32 RGB from ``src`` to ``dst`` through OCIO. Returns a new array."""
     pixels = np.asarray(pixels, dtype=np.float32)
@@ -71,6 +76,14 @@ def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
         return pixels.copy()
     if pixels.ndim == 4:
         return np.stack([convert(p, src, dst) for p in pixels])
+    out = np.empty(pixels.shape, np.float32)
+    rows = max(1, STRIP_PIXELS // max(1, pixels.shape[1]))
+    for y in range(0, pixels.shape[0], rows):
+        out[y : y + rows] = _convert_strip(pixels[y : y + rows], src, dst)
+    return out
+
+
+def _convert_strip(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
     buf = oiio.ImageBuf(np.ascontiguousarray(pixels))
     out = oiio.ImageBufAlgo.colorconvert(buf, resolve(src), resolve(dst), unpremult=False)
     converted = None if out.has_error else out.get_pixels(oiio.FLOAT)

@@ -1,9 +1,10 @@
-"""The network's input tensors, built from full-frame planes for a group of tiles, and the padding that
+"""The network's input tensors, built from a frame's planes for a group of tiles, and the padding that
 brings a tile (or a frame) to the model's size multiple."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -14,18 +15,40 @@ from .contract import InputSpec, ModelSpec, Part, described
 from .tiling import Tile, round_up
 
 
+@dataclass
+class Frame:
+    """A frame's planes by part role (``image``, ``trimap``, ``background``; H×W or H×W×C) and the colour
+    spaces of its colour planes. A colour plane is converted into a network's encoding once, for the
+    whole frame, when a tile first reads it: tiles overlap by their context, and OCIO would otherwise
+    convert the same pixels for each of them."""
+
+    planes: dict[str, np.ndarray]
+    spaces: dict[str, str]
+    _encoded: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Height and width."""
+        return self.planes["image"].shape[:2]
+
+    def encoded(self, role: str, encoding: str) -> np.ndarray:
+        """The ``role`` plane in ``encoding``, finite and clipped to [0, 1] (:func:`colour.to_network`)."""
+        key = (role, encoding)
+        if key not in self._encoded:
+            self._encoded[key] = colour.to_network(self.planes[role], self.spaces[role], encoding)
+        return self._encoded[key]
+
+    def padded(self, multiple: int, mode: str) -> Frame:
+        """The frame padded at the bottom and right to multiples of ``multiple`` (:func:`pad_planes`)."""
+        return Frame(pad_planes(self.planes, multiple, mode), self.spaces)
+
+
 def tensor(
-    model: ModelSpec,
-    spec: InputSpec,
-    group: list[Tile],
-    planes: dict[str, np.ndarray],
-    spaces: dict[str, str],
-    multiple: int | None = None,
+    model: ModelSpec, spec: InputSpec, group: list[Tile], frame: Frame, multiple: int | None = None
 ) -> np.ndarray:
-    """N×C×H×W for the input ``spec`` of ``model`` over the ``group``'s boxes: parts in order (from
-    ``planes`` by part role, in the colour ``spaces`` of the image and background), each written straight
-    into one buffer padded to ``multiple`` (default: the model's size multiple) as the model's ``pad`` says
-    (no intermediate channels-last tensor, concatenation or padded copy)."""
+    """N×C×H×W for the input ``spec`` of ``model`` over the ``group``'s boxes of ``frame``: parts in order,
+    each written straight into one buffer padded to ``multiple`` (default: the model's size multiple) as
+    the model's ``pad`` says (no intermediate channels-last tensor, concatenation or padded copy)."""
     h, w = group[0].shape
     multiple = model.size_multiple if multiple is None else multiple
     x = np.empty((len(group), spec.channels, round_up(h, multiple), round_up(w, multiple)), np.float32)
@@ -33,13 +56,12 @@ def tensor(
     for part in spec.parts:
         out = x[:, first : first + part.channels, :h, :w]
         first += part.channels
-        src = _gather(planes[part.role], group)
         if part.role == "trimap":
-            encoded = trimaps.encode(src, described(part.trimap, "trimap encoding"))
+            encoded = trimaps.encode(_gather(frame.planes["trimap"], group), described(part.trimap, "trimap encoding"))
             out.transpose(0, 2, 3, 1)[...] = map_range(encoded, part.range)
         else:
-            rgb = colour.to_network(src, spaces[part.role], described(part.encoding, f"{part.role} encoding"))
-            _normalise(rgb, part, out)
+            plane = frame.encoded(part.role, described(part.encoding, f"{part.role} encoding"))
+            _normalise(_gather(plane, group), part, out)
     fill_padding(x, h, w, model.pad)
     return x
 

@@ -23,7 +23,7 @@ import numpy as np
 from . import trimap as trimaps
 from .contract import described
 from .engines.base import Engine
-from .feeds import batches, pad_planes, tensor
+from .feeds import Frame, batches, tensor
 from .tiling import Span, Tile, place, plan, round_up
 
 
@@ -51,43 +51,50 @@ def _core(tile: Tile, margin: int, height: int, width: int) -> Tile:
     return Tile(span(tile.y, height), span(tile.x, width))
 
 
-def _within(tile: Tile, core: Tile) -> bool:
-    """Whether ``tile``'s trusted region lies inside ``core``'s."""
-    return all(
-        c.valid_start <= t.valid_start and t.valid_stop <= c.valid_stop for t, c in ((tile.y, core.y), (tile.x, core.x))
-    )
-
-
 def run_levels(
     engine: Engine,
     tile: int,
     batch: int,
-    planes: dict[str, np.ndarray],
-    spaces: dict[str, str],
+    frame: Frame,
     progress: Callable[[int, int], None] | None = None,
 ) -> LevelsResult:
-    """Run a two-level model over the frame ``planes`` (by part role; ``spaces``: the colour spaces of
-    the image and background) in tiles of ``tile`` pixels (0: the whole frame as one), ``batch`` at once."""
+    """Run a two-level model over ``frame`` in tiles of ``tile`` pixels (0: the whole frame as one),
+    ``batch`` at once."""
     spec = engine.spec
     levels = described(spec.levels, "levels")
     scale = levels.scale
     (source,) = (i for i in spec.inputs if i.role == "tensor")
     alpha_name = described(spec.output("alpha"), "alpha output").name
-    h, w = planes["image"].shape[:2]
-    padded = pad_planes(planes, spec.size_multiple, spec.pad)
-    height, width = padded["image"].shape[:2]
-    tri = padded.get("trimap")
+    h, w = frame.shape
+    padded = frame.padded(spec.size_multiple, spec.pad)
+    height, width = padded.shape
+    tri = padded.planes.get("trimap")
     unknown = np.ones((height, width), bool) if tri is None else ~trimaps.is_known(tri)
     context = spec.context if tile else 0
     grid = plan(height, width, tile or max(height, width), context, feather=0, align=spec.tile_grid)
     network = place(unknown, tile, spec.context, align=spec.tile_grid, min_size=spec.min_size, feather=0)
     skipped = sum(not unknown[t.valid].any() for t in grid)
-    alpha = np.zeros((height, width), np.float32) if tri is None else tri.astype(np.float32, copy=True)
+    del unknown  # what stays alive through the global stage is its peak memory
+
+    def matte() -> np.ndarray:  # made when needed: after the global stage
+        return np.zeros((height, width), np.float32) if tri is None else tri.astype(np.float32, copy=True)
+
     if not network:  # nothing unknown: the trimap is the matte
-        return LevelsResult(alpha[:h, :w], 0, 0, skipped)
+        return LevelsResult(matte()[:h, :w], 0, 0, skipped)
+
+    def cells(n: int) -> int:  # coarse pixels over n pixels: a partial last one at the frame's end
+        return -(-n // scale)
+
+    def cell_box(t: Tile) -> tuple[slice, slice]:  # the coarse pixels over a tile's trusted region
+        return tuple(slice(s.valid_start // scale, cells(s.valid_stop)) for s in (t.y, t.x))
+
+    coarse = np.zeros((levels.coarse_channels, cells(height), cells(width)), np.float32)  # the cores cover it
     cores = [_core(t, 0, height, width) for t in network]
-    known = [  # cores the network's cores cover are overwritten anyway (all of a whole-frame run's)
-        _core(t, levels.known_context, height, width) for t in grid if not any(_within(t, c) for c in cores)
+    covered = np.zeros(coarse.shape[1:], bool)
+    for c in cores:
+        covered[cell_box(c)] = True
+    known = [  # grid cores the network's cores cover are overwritten anyway (all of a whole-frame run's)
+        _core(t, levels.known_context, height, width) for t in grid if not covered[cell_box(t)].all()
     ]
     total, done = len(known) + 2 * len(network) + 1, 0
 
@@ -97,16 +104,10 @@ def run_levels(
         if progress:
             progress(done, total)
 
-    def cells(n: int) -> int:  # coarse pixels over n pixels: a partial last one at the frame's end
-        return -(-n // scale)
-
-    coarse = np.zeros((levels.coarse_channels, cells(height), cells(width)), np.float32)  # the cores cover it
-
     def put(box: Tile, values: np.ndarray, offset: tuple[int, int]) -> None:
-        (y0, y1), (x0, x1) = (box.y.valid_start, box.y.valid_stop), (box.x.valid_start, box.x.valid_stop)
-        oy, ox = (y0 - offset[0]) // scale, (x0 - offset[1]) // scale
-        ny, nx = cells(y1) - y0 // scale, cells(x1) - x0 // scale
-        coarse[:, y0 // scale : cells(y1), x0 // scale : cells(x1)] = values[:, oy : oy + ny, ox : ox + nx]
+        ys, xs = cell_box(box)
+        oy, ox = (box.y.valid_start - offset[0]) // scale, (box.x.valid_start - offset[1]) // scale
+        coarse[:, ys, xs] = values[:, oy : oy + ys.stop - ys.start, ox : ox + xs.stop - xs.start]
 
     last: dict[tuple[int, ...], np.ndarray] = {}
 
@@ -118,7 +119,7 @@ def run_levels(
         key += (round_up(h, multiple), round_up(w, multiple))  # the padded shape
         if key not in last:
             last.clear()
-            last[key] = tensor(spec, source, group, padded, spaces, multiple=multiple)
+            last[key] = tensor(spec, source, group, padded, multiple=multiple)
         return last[key]
 
     for group in batches(known, batch):  # the rest of the frame without the network, core by core
@@ -135,7 +136,9 @@ def run_levels(
     feed = {levels.coarse_input: coarse[None]}
     coefficients = engine.run(feed, [levels.coefficients])[levels.coefficients][0]
     coefficients = np.pad(coefficients, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    del coarse, feed
     step(1)
+    alpha = matte()
     for group in batches(cores, batch):
         crops = np.stack(
             [

@@ -16,7 +16,7 @@ from . import trimap as trimaps
 from .contract import ModelSpec, described
 from .engines.base import Engine, open_engine
 from .errors import InputError
-from .feeds import batches, crop, tensor, unmap_range
+from .feeds import Frame, batches, crop, tensor, unmap_range
 from .foreground import estimate_foreground
 from .imageio import Image
 from .levels import run_levels
@@ -166,13 +166,14 @@ class Matter:
             raise InputError(
                 f"{name}: {w}×{h} is outside the model's size range [{self.spec.min_size}, {self.spec.max_size or '∞'}]"
             )
+        frame = Frame(planes, spaces)
         if self.spec.levels:
-            result = run_levels(self.engine, self.tile, self.batch, planes, spaces, progress)
+            result = run_levels(self.engine, self.tile, self.batch, frame, progress)
             scale = described(self.spec.output("alpha"), "alpha output").range
             alpha, foreground = np.clip(unmap_range(result.alpha, scale), 0.0, 1.0), None
             tiles_run, tiles_skipped, pixels = result.tiles_run, result.tiles_skipped, result.pixels_computed
         else:
-            alpha, foreground, (tiles_run, tiles_skipped, pixels) = self._tiles(planes, spaces, cs, progress)
+            alpha, foreground, (tiles_run, tiles_skipped, pixels) = self._tiles(frame, cs, progress)
         if tri is not None:
             known = trimaps.is_known(tri)
             alpha[known] = tri[known]
@@ -187,12 +188,12 @@ class Matter:
         )
 
     def _tiles(
-        self, planes: dict[str, np.ndarray], spaces: dict[str, str], cs: str, progress: Progress | None
+        self, frame: Frame, cs: str, progress: Progress | None
     ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int, int]]:
         """A single-level model over tiles placed on the unknown band: (alpha, foreground or None,
         (tiles run, tiles skipped, pixels computed))."""
-        tri = planes.get("trimap")
-        h, w = planes["image"].shape[:2]
+        tri = frame.planes.get("trimap")
+        h, w = frame.shape
         unknown = np.ones((h, w), bool) if tri is None else ~trimaps.is_known(tri)
         spec, multiple = self.spec, self.spec.size_multiple
         todo = place(unknown, self.tile, spec.context, align=spec.tile_grid, min_size=spec.min_size)
@@ -201,7 +202,7 @@ class Matter:
         alpha_acc = TileAccumulator(h, w, 1)
         fg_acc = TileAccumulator(h, w, 3) if fg_out else None
         for done, group in enumerate(batches(todo, self.batch)):
-            outputs = self.engine.run(self._feeds(group, planes, spaces))
+            outputs = self.engine.run(self._feeds(group, frame))
             self._keep_state(outputs)
             alphas = crop(outputs[alpha_out.name], group[0].shape)
             alphas = np.clip(unmap_range(alphas, alpha_out.range), 0.0, 1.0)
@@ -220,7 +221,7 @@ class Matter:
             sum(not unknown[t.valid].any() for t in grid),
             sum(round_up(t.shape[0], multiple) * round_up(t.shape[1], multiple) for t in todo),
         )
-        return alpha, fg_acc.result(fill=planes["image"]) if fg_acc is not None else None, stats
+        return alpha, fg_acc.result(fill=frame.planes["image"]) if fg_acc is not None else None, stats
 
     def matte_sequence(
         self,
@@ -281,13 +282,12 @@ class Matter:
             )
         return pixels, bg_cs
 
-    def _feeds(self, group: list[Tile], planes: dict[str, np.ndarray], spaces: dict[str, str]) -> dict[str, np.ndarray]:
-        """Every input for one batch of tiles, from full-frame ``planes`` by part role (image, trimap,
-        background) and the colour ``spaces`` of the image and background."""
+    def _feeds(self, group: list[Tile], frame: Frame) -> dict[str, np.ndarray]:
+        """Every input for one batch of tiles of ``frame``."""
         feeds = {}
         for spec in self.spec.inputs:
             if spec.role == "tensor":
-                feeds[spec.name] = tensor(self.spec, spec, group, planes, spaces)
+                feeds[spec.name] = tensor(self.spec, spec, group, frame)
             elif spec.role == "state":
                 feeds[spec.name] = self._state.get(spec.name, np.zeros(spec.initial, np.float32))
             else:

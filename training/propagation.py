@@ -113,7 +113,9 @@ def _conjugate_gradient(
 
     An image stops once its preconditioned residual ``rᵀz`` has fallen below ``resolution`` times its
     start (or was zero): small systems converge within the steps, and in float32 their residuals would
-    otherwise underflow, making the step sizes (and their gradients, in training) 0/0."""
+    otherwise underflow, making the step sizes (and their gradients, in training) 0/0. The loop ends once
+    no image is live (a stopped image's ``x`` no longer changes, so the result is the full count's), so a
+    system that converges early (a thin unknown band) costs only the steps it needs."""
     r = rhs - _product(stencil, x, kernels)
     z = inv_diagonal * r
     p = z
@@ -121,6 +123,8 @@ def _conjugate_gradient(
     floor = rz * resolution
     for _ in range(steps):
         live = rz > floor
+        if not bool(live.any()):
+            break
         q = _product(stencil, p, kernels)
         step = torch.where(live, rz / torch.where(live, _dot(p, q), 1.0).clamp_min(tiny), 0.0)
         x = x + step * p

@@ -46,6 +46,12 @@ PROVIDERS = {
 }
 DEVICE_OF = {v: k for k, v in PROVIDERS.items()}
 
+#: Graph optimisers a two-level model's global stage runs without. The CPU provider's NCHWc layout puts a
+#: solve's one-channel gather convolutions in blocked layout and reorders every result back for the
+#: element-wise product that follows (a ``ReorderOutput`` per step): the default model's 1920×1088 global
+#: stage runs ~10% faster without it, with bit-identical output (``benchmarks/engine.py``).
+GLOBAL_STAGE_DISABLED = ["NchwcTransformer"]
+
 
 def _ort():
     import onnxruntime
@@ -218,7 +224,12 @@ class OnnxRuntimeEngine(Engine):
         once = (spec.levels.coefficients,) if spec.levels else ()  # the global stage: once per frame
         try:
             sessions = {
-                key: ort.InferenceSession(graph, sess_options=_options(threads, key != once), providers=providers)
+                key: ort.InferenceSession(
+                    graph,
+                    sess_options=_options(threads, key != once),
+                    providers=providers,
+                    **({"disabled_optimizers": GLOBAL_STAGE_DISABLED} if key == once else {}),
+                )
                 for key, graph in graphs.items()
             }
         except Exception as exc:
