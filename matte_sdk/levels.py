@@ -4,13 +4,16 @@ over the whole frame at ``1/scale``, the detail stage in tiles, so tiled alpha i
 The frame is first padded to the size multiple (the description's ``pad``), as a single-level model's
 whole frame is, so the whole frame is the one-tile case of the same computation. The local stage runs in
 two passes. ``coarse_known`` (no network) covers the frame, core by core of the frame grid
-(:func:`~matte_sdk.tiling.plan` without a feather), each read with the ``known_context`` margin. The
+(:func:`~matte_sdk.tiling.plan` without a feather), each read with the ``known_context`` margin, except
+the cores the network's cores cover. The
 network's ``coarse`` then runs on tiles placed over the unknown band (:func:`~matte_sdk.tiling.place`
 without a feather: boxes on the tile grid, a multiple of the scale, and cores ``context`` pixels inside
 every side that is not the frame's border), and each tile's core overwrites the canvas: on the core it
 is exact, and every coarse pixel holding an unknown pixel lies in a core. The stitched canvas goes
 through ``coefficients`` in one run, and each core gets its alpha from the detail stage with its crop of
-the coefficients; everything else keeps the trimap.
+the coefficients; everything else keeps the trimap. The frame's colour planes are converted into the
+network's encoding once (:class:`~matte_sdk.feeds.Frame`), and the band mask and canvas are freed before
+the stages that no longer read them: what stays alive through the global stage sets the peak memory.
 """
 
 from __future__ import annotations
@@ -86,7 +89,9 @@ def run_levels(
         return -(-n // scale)
 
     def cell_box(t: Tile) -> tuple[slice, slice]:  # the coarse pixels over a tile's trusted region
-        return tuple(slice(s.valid_start // scale, cells(s.valid_stop)) for s in (t.y, t.x))
+        return slice(t.y.valid_start // scale, cells(t.y.valid_stop)), slice(
+            t.x.valid_start // scale, cells(t.x.valid_stop)
+        )
 
     coarse = np.zeros((levels.coarse_channels, cells(height), cells(width)), np.float32)  # the cores cover it
     cores = [_core(t, 0, height, width) for t in network]
@@ -104,10 +109,10 @@ def run_levels(
         if progress:
             progress(done, total)
 
-    def put(box: Tile, values: np.ndarray, offset: tuple[int, int]) -> None:
+    def put(canvas: np.ndarray, box: Tile, values: np.ndarray, offset: tuple[int, int]) -> None:
         ys, xs = cell_box(box)
         oy, ox = (box.y.valid_start - offset[0]) // scale, (box.x.valid_start - offset[1]) // scale
-        coarse[:, ys, xs] = values[:, oy : oy + ys.stop - ys.start, ox : ox + xs.stop - xs.start]
+        canvas[:, ys, xs] = values[:, oy : oy + ys.stop - ys.start, ox : ox + xs.stop - xs.start]
 
     last: dict[tuple[int, ...], np.ndarray] = {}
 
@@ -126,12 +131,12 @@ def run_levels(
         x = inputs(group, 1)
         out = engine.run({source.name: x}, [levels.coarse_known])[levels.coarse_known]
         for k, t in enumerate(group):
-            put(t, out[k], (t.y.start, t.x.start))
+            put(coarse, t, out[k], (t.y.start, t.x.start))
         step(len(group))
     for group in batches(network, batch):  # then the network where the band is
         out = engine.run({source.name: inputs(group, spec.size_multiple)}, [levels.coarse])[levels.coarse]
         for k, t in enumerate(group):
-            put(t, out[k], (t.y.start, t.x.start))
+            put(coarse, t, out[k], (t.y.start, t.x.start))
         step(len(group))
     feed = {levels.coarse_input: coarse[None]}
     coefficients = engine.run(feed, [levels.coefficients])[levels.coefficients][0]

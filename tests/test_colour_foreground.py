@@ -29,6 +29,15 @@ def test_network_input_is_finite_and_clipped():
     assert out[0, 1, 0] == 1 and out[0, 1, 1] == 0
 
 
+def test_conversion_in_strips_is_the_conversion_at_once(monkeypatch):
+    """Large plates are converted a strip of rows at a time (bounded buffers); each pixel is converted on
+    its own, so strips of any height, a last partial one included, give the same values."""
+    rgb = np.random.default_rng(0).normal(0.4, 0.6, (37, 23, 3)).astype(np.float32)
+    whole = colour.convert(rgb, "lin_rec709", "srgb_tx")
+    monkeypatch.setattr(colour, "STRIP_PIXELS", 23 * 5)  # 5 rows a strip: 8 strips, the last of 2 rows
+    assert np.array_equal(colour.convert(rgb, "lin_rec709", "srgb_tx"), whole)
+
+
 def test_aliases_and_unknown_names():
     assert colour.same("lin_rec709", "Linear Rec.709 (sRGB)")
     assert colour.is_linear("ACEScg") and not colour.is_linear("srgb_tx")

@@ -92,6 +92,47 @@ def test_tiles_match_one_pass():
     assert np.abs(tiled.alpha - whole)[tri == 0.5].max() <= 1e-3
 
 
+def _global_stage_steps(tmp_path, trimap: np.ndarray) -> int:
+    """The steps the default model's global stage ran on a 192×192 plate with ``trimap``, counted in an
+    ONNX Runtime profile: each step runs the product's two convolutions, the start one more pair."""
+    import json
+
+    import onnx
+
+    from matte_sdk.engines.pruning import prune
+    from matte_sdk.feeds import Frame, tensor
+    from matte_sdk.tiling import Span, Tile
+
+    engine = Matter.load(device="cpu", tile=0).engine
+    spec, levels = engine.spec, engine.spec.levels
+    (source,) = (i for i in spec.inputs if i.role == "tensor")
+    plate = synth.generate(HELD_OUT_SEEDS[1], 192).image
+    whole = Tile(Span(0, 192, 0, 192, np.ones(192)), Span(0, 192, 0, 192, np.ones(192)))
+    x = tensor(spec, source, [whole], Frame({"image": plate, "trimap": trimap}, {"image": "srgb_tx"}))
+    coarse = engine.run({source.name: x}, [levels.coarse])[levels.coarse]
+    options = ort.SessionOptions()
+    options.enable_profiling, options.profile_file_prefix = True, str(tmp_path / "global")
+    graph = prune(onnx.load(str(default_model())), [levels.coefficients]).SerializeToString()
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    session.run([levels.coefficients], {levels.coarse_input: coarse})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    convs = sum(
+        e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["args"]["op_name"] == "Conv" for e in events
+    )
+    return (convs - 2) // 2
+
+
+def test_the_global_stage_ends_its_solve_once_converged(tmp_path):
+    """In ONNX Runtime too (the exported ``Loop``'s condition): a thin band converges in a fraction of
+    the 100 steps and stops there; a wide band runs them all."""
+    thin = np.zeros((192, 192), np.float32)
+    thin[:, 96:] = 1.0
+    thin[:, 93:99] = 0.5
+    wide = np.full((192, 192), 0.5, np.float32)
+    wide[:, :8] = 0.0
+    assert 0 < _global_stage_steps(tmp_path, thin) < 100 and _global_stage_steps(tmp_path, wide) == 100
+
+
 @pytest.mark.slow
 def test_the_shipped_model_is_the_export_of_the_last_checkpoint(tmp_path):
     """training/export.py on the shipped stage's checkpoint reproduces the embedded model's alpha on the

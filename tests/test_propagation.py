@@ -106,6 +106,31 @@ def test_float32_solve_of_a_converging_system_has_finite_gradients():
         assert torch.isfinite(x).all() and torch.isfinite(data.grad).all(), f"image {seed}"
 
 
+def _solve_steps(lap, weight, data, steps):
+    """(x, steps the loop ran): each step runs two convolutions (the product's), the start one more pair."""
+    with torch.profiler.profile() as prof:
+        x = lap.solve(weight, weight * data, data, steps)
+    return x, (sum(e.count for e in prof.key_averages() if e.key == "aten::conv2d") - 2) // 2
+
+
+def test_the_solve_ends_once_every_image_has_converged():
+    """The loop stops when no image of the batch is live, so a converging system costs only the steps it
+    needs, and more allowed steps change nothing; an image still converging keeps the loop running."""
+    lap = propagation.MattingLaplacian(_tensor(_image(12, 12, seed=0)))
+    data = torch.rand(1, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    pinned = torch.full((1, 1, 12, 12), 100.0)
+    x, ran = _solve_steps(lap, pinned, data, 100)
+    more, ran_more = _solve_steps(lap, pinned, data, 1000)
+    assert 0 < ran < 50 and ran_more == ran and torch.equal(x, more)
+    loose = torch.full((1, 1, 12, 12), 0.01)
+    loose[..., :2] = 100.0  # pinned at one side only: far from converged after 20 steps
+    assert _solve_steps(lap, loose, data, 20)[1] == 20
+    batch = propagation.MattingLaplacian(_tensor(_image(12, 12, seed=0)).expand(2, -1, -1, -1).contiguous())
+    both = torch.cat([pinned, loose])
+    x2, ran2 = _solve_steps(batch, both, data.expand(2, -1, -1, -1), 20)
+    assert ran2 == 20 and torch.equal(x2[:1], _solve_steps(lap, pinned, data, 20)[0])
+
+
 def test_layer_recovers_a_two_colour_blend_with_no_data_term():
     """Alpha is linear in colour here, so the Laplacian alone (zero confidence) propagates the exact ramp
     across a 96-px band from the trimap's known sides, and the guided transfer brings it back at full

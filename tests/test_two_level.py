@@ -107,3 +107,23 @@ def test_tiles_give_the_whole_frame_alpha_and_skip_the_network_off_the_band(two_
     assert np.abs(tiled.alpha - whole.alpha)[unknown].max() <= 1e-4
     assert np.array_equal(tiled.alpha[~unknown], tri[~unknown])
     assert tiled.pixels_computed < tiled.tiles_run * tiled.alpha.size
+
+
+def test_a_frame_is_converted_once_and_covered_cores_skip_the_known_pass(two_level, monkeypatch):
+    """Tiles overlap by their context, but OCIO converts each colour plane once per frame; grid cores the
+    network's cores cover need no known pass (the network overwrites them)."""
+    from matte_sdk import colour
+
+    plate, tri = _frame()
+    converted, runs = [], []
+    convert = colour.to_network
+    monkeypatch.setattr(colour, "to_network", lambda *a: converted.append(a[0].shape) or convert(*a))
+    matter = Matter.load(two_level, device="cpu")
+    run = matter.engine.run
+    monkeypatch.setattr(matter.engine, "run", lambda feeds, outputs: runs.append(outputs[0]) or run(feeds, outputs))
+    known_pass = matter.spec.levels.coarse_known
+    band = matter.matte(plate, tri, colorspace="srgb_tx")
+    assert band.tiles_run > 1 and len(converted) == 1 and known_pass in runs
+    converted.clear(), runs.clear()
+    unknown = matter.matte(plate, np.full_like(tri, 0.5), colorspace="srgb_tx")
+    assert unknown.tiles_run > 1 and len(converted) == 1 and known_pass not in runs
