@@ -79,6 +79,24 @@ def test_a_reach_limit_replaces_far_reaching_samples_deterministically():
     assert np.array_equal(gapped.alpha, synth.generate(train.sample_seed(7, 3), size, gaps=True).alpha)
 
 
+def test_failure_mode_shares_draw_those_generators_by_index_deterministically():
+    size, shares = 64, {"translucent": 0.25, "hair": 0.25}
+    made = {name: 0 for name in ("translucent", "hair", "generate")}
+    for i in range(40):
+        s = train.training_sample(9, i, size, generator={"gaps": True}, failure_modes=shares)
+        by = {
+            "translucent": synth.generate_translucent(train.sample_seed(9, i), size),
+            "hair": synth.generate_hair(train.sample_seed(9, i), size),
+            "generate": synth.generate(train.sample_seed(9, i), size, gaps=True),
+        }
+        (name,) = (n for n, ref in by.items() if np.array_equal(ref.alpha, s.alpha))
+        made[name] += 1
+        again = train.training_sample(9, i, size, generator={"gaps": True}, failure_modes=shares)
+        assert np.array_equal(again.image, s.image)
+    assert all(5 <= n for n in made.values()) and made["generate"] >= 12, made  # ~10 / 10 / 20 of 40
+    assert np.array_equal(train.training_sample(9, 0, size).alpha, synth.generate(train.sample_seed(9, 0), size).alpha)
+
+
 def test_heldout_composites_fit_the_reach_and_are_never_training_seeds():
     samples = heldout.composites(3, 96, max_reach=40)
     assert all(synth.unknown_reach(s.trimap) <= 40 for s in samples)

@@ -5,7 +5,8 @@
 
 A separate process generates samples in seed order (sample ``i`` is ``synth.generate(seed*10**8 + i)``,
 with the recipe's ``generator`` options; with ``max_unknown_reach``, only samples whose unknown pixels lie
-that close to both known classes: see :func:`training_sample`)
+that close to both known classes; with ``failure_modes``, a share of them from the generators of the two
+failure modes photographs showed: see :func:`training_sample`)
 into a ring buffer of ``buffer`` samples; each step replaces ``fresh_per_step`` of them and trains on a
 batch drawn from the buffer with random flips and 90° turns, so generation (about 0.1 s a sample) does
 not starve the network. The batch choice of step ``k`` comes from a generator seeded with (seed, k), and
@@ -74,13 +75,31 @@ def _pack(s: synth.Sample) -> dict[str, np.ndarray]:
     }
 
 
+#: The failure-mode generators a recipe's ``failure_modes`` shares name (the validation sets' own, drawn
+#: from the recipe's seeds, which lie outside the validation blocks).
+FAILURE_MODES = {"translucent": synth.generate_translucent, "hair": synth.generate_hair}
+
+
 def training_sample(
-    seed: int, index: int, size: int, max_reach: float | None = None, generator: dict | None = None
+    seed: int,
+    index: int,
+    size: int,
+    max_reach: float | None = None,
+    generator: dict | None = None,
+    failure_modes: dict[str, float] | None = None,
 ) -> synth.Sample:
     """Sample ``index`` of a recipe: ``synth.generate(sample_seed(seed, index), size, **generator)``, or
     with ``max_reach``, the first of that seed and its retries (``+ k·10**12``) whose trimap's
-    :func:`~.synth.unknown_reach` is at most ``max_reach`` px. Deterministic per index, so a resumed run
-    sees the same samples."""
+    :func:`~.synth.unknown_reach` is at most ``max_reach`` px. With ``failure_modes`` (generator name →
+    share of the samples), a draw seeded with (seed, index) first picks one of :data:`FAILURE_MODES`
+    instead, by its share; those samples are not filtered by reach. Deterministic per index, so a resumed
+    run sees the same samples."""
+    shares = failure_modes or {}
+    pick = np.random.default_rng([seed, index, 3]).random()
+    for name, share in shares.items():
+        if pick < share:
+            return FAILURE_MODES[name](sample_seed(seed, index), size)
+        pick -= share
     options = generator or {}
     sample, attempt = synth.generate(sample_seed(seed, index), size, **options), 0
     while max_reach is not None and synth.unknown_reach(sample.trimap) > max_reach:
@@ -94,7 +113,12 @@ def _producer(cfg: dict, start: int, queue: mp.Queue) -> None:
     torch.set_num_threads(1)
     for index in itertools.count(start):
         sample = training_sample(
-            cfg["seed"], index, cfg["sample_size"], cfg.get("max_unknown_reach"), cfg.get("generator")
+            cfg["seed"],
+            index,
+            cfg["sample_size"],
+            cfg.get("max_unknown_reach"),
+            cfg.get("generator"),
+            cfg.get("failure_modes"),
         )
         queue.put((index, _pack(sample)))
 
