@@ -23,7 +23,7 @@ def test_seed_ranges_are_disjoint_from_training_heldout_and_gallery():
         (validation.TRANSLUCENT_SEED, validation.TRANSLUCENT_SEED + validation.SET_SPAN),
         (validation.HAIR_SEED, validation.HAIR_SEED + validation.SET_SPAN),
     ]
-    used = [(s * 10**8, (s + 1) * 10**8) for s in (json.loads(p.read_text())["seed"] for p in RECIPES.glob("*.json"))]
+    used = [(s * 10**8, (s + 1) * 10**8) for s in (json.loads(p.read_text())["seed"] for p in RECIPES.rglob("*.json"))]
     used.append((heldout.FIRST_SEED, heldout.FIRST_SEED + 10**8))  # any size and count of the held-out mix
     used.append((gallery.HELD_OUT, gallery.HELD_OUT + 10**8))
     # retries add k·10**12 (k ≥ 1) to a training seed: all at or above 10**12
