@@ -94,12 +94,12 @@ def training_sample(
     share of the samples), a draw seeded with (seed, index) first picks one of :data:`FAILURE_MODES`
     instead, by its share; those samples are not filtered by reach. Deterministic per index, so a resumed
     run sees the same samples."""
-    shares = failure_modes or {}
-    pick = np.random.default_rng([seed, index, 3]).random()
-    for name, share in shares.items():
-        if pick < share:
-            return FAILURE_MODES[name](sample_seed(seed, index), size)
-        pick -= share
+    if failure_modes:
+        pick = np.random.default_rng([seed, index, 3]).random()
+        for name, share in failure_modes.items():
+            if pick < share:
+                return FAILURE_MODES[name](sample_seed(seed, index), size)
+            pick -= share
     options = generator or {}
     sample, attempt = synth.generate(sample_seed(seed, index), size, **options), 0
     while max_reach is not None and synth.unknown_reach(sample.trimap) > max_reach:
