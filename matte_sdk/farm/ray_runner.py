@@ -3,7 +3,9 @@ chunks of frames through :func:`matte_sdk.jobs.run_job` (the same readâ†’matteâ†
 atomic outputs as ``matte``), and the driver streams their events back as they happen.
 
 Faults: a worker (or its node) that dies loses only the frames of its chunk that had not finished; the
-driver starts a replacement actor and sends those frames again (each frame at most ``retries`` times).
+driver starts a replacement actor and sends those frames again (each frame at most ``retries`` times). A
+worker that dies while it loads the model is replaced too, at most ``retries`` times in a run (a model
+that kills every worker fails the run).
 Outputs are renamed into place only when complete, so a killed worker leaves no partial file; its hidden
 temps are removed by the next run writing the same outputs (:func:`~matte_sdk.atomic.remove_stale_temps`).
 """
@@ -242,6 +244,7 @@ def _drive(
 ) -> None:
     """Hand chunks to ready workers and pass their events on, into ``result``, until every frame has ended."""
     todo, attempts, warned = deque(chunks), dict[int | None, int](), set[str]()
+    starts_lost = 0
     starting = {slot.actor.info.remote(): slot for slot in slots}
     running: dict[Any, _Slot] = {}
     idle: list[_Slot] = []
@@ -260,7 +263,22 @@ def _drive(
                     try:
                         info = ray.get(ref)
                     except LOST as exc:
-                        raise InputError(f"a Ray worker died while loading the model: {_reason(exc)}") from None
+                        starts_lost += 1
+                        if starts_lost > retries:
+                            raise InputError(f"a Ray worker died while loading the model: {_reason(exc)}") from None
+                        result.retries += 1
+                        message = f"a Ray worker died while loading the model ({_reason(exc)}); starting another"
+                        emit(
+                            {
+                                "event": "warning",
+                                "retry": starts_lost,
+                                "message": f"{message} ({starts_lost} of {retries})",
+                            }
+                        )
+                        ray.kill(slot.actor, no_restart=True)
+                        new = spawn()
+                        starting[new.actor.info.remote()] = new
+                        continue
                     if "error" in info:
                         raise info["error"]
                     for message in info.pop("warnings"):
