@@ -1,6 +1,6 @@
 """The default model in PyTorch eager against matte-sdk's ONNX Runtime engine, side by side in one run.
 
-    python benchmarks/engine.py [--size 1088x1920] [--repeat 3] [--threads 2]
+    python benchmarks/engine.py [--size 1088x1920] [--repeat 5] [--warm-up 3] [--threads 2]
 
 Both run the shipped weights (``training/checkpoints/mattenet-w8-stage9-third.pt``, the checkpoint
 ``default.onnx`` is exported from) on the same network input: ``benchmarks/tiling.py``'s plate and trimap
@@ -8,7 +8,12 @@ Both run the shipped weights (``training/checkpoints/mattenet-w8-stage9-third.pt
 ``MatteNet.forward`` on the whole frame (``torch.no_grad``, ``threads`` intra-op threads); the engine runs
 ``Matter.matte`` on the same frame as one tile (``tile=0``), which also encodes the plate (OCIO conversion,
 normalisation) once; that encoding is timed on its own, and the engine's own time is the difference.
-Medians of ``repeat`` timed runs after one warm-up each; max |Δα| between the two.
+Each is timed in a block of ``repeat`` runs after ``warm_up`` untimed ones, as a sequence or a farm job
+runs frame after frame: ONNX Runtime's arena grows over a frame size's first runs (at 1088×1920 its stages
+took 1.73, 1.33, 1.06 and 0.98 s in runs 1–4), and on a machine that pages out memory left idle for a
+moment (this project's machines: a DAMON ``pageout`` scheme) runs interleaved with other work page it back
+in each time (measured: Matter 1.18 s interleaved with eager, 0.98 s in a block). Medians; max |Δα|
+between the two.
 Needs the training distribution and torch (``pip install -e ".[convert]" -e ./training``).
 """
 
@@ -18,6 +23,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +35,10 @@ from tiling import plate_and_trimap  # noqa: E402
 CHECKPOINT = Path(__file__).resolve().parents[1] / "training" / "checkpoints" / "mattenet-w8-stage9-third.pt"
 
 
-def _median_seconds(run, repeat: int) -> float:
-    run()  # warm-up: allocation, kernel choice
+def _median_seconds(run: Callable[[], None], warm_up: int, repeat: int) -> float:
+    """Median seconds of ``repeat`` runs after ``warm_up`` untimed ones."""
+    for _ in range(warm_up):
+        run()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -42,7 +50,8 @@ def _median_seconds(run, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1088x1920", help="HxW (default 1088x1920)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--warm-up", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     import torch
@@ -74,18 +83,21 @@ def main() -> None:
     def engine() -> None:
         results["engine"] = matter.matte(plate, trimap).alpha
 
-    eager_s, matte_s, encode_s = (_median_seconds(run, args.repeat) for run in (eager, engine, encode))
+    eager_s, matte_s, encode_s = (_median_seconds(run, args.warm_up, args.repeat) for run in (eager, engine, encode))
     unknown = trimap == 0.5
     delta = np.abs(np.clip(results["eager"], 0, 1) - results["engine"])[unknown].max()
-    print(f"{h}×{w}, {args.threads} threads, medians of {args.repeat}; max |Δα| on the unknown band {delta:.2g}")
+    print(
+        f"{h}×{w}, {args.threads} threads, medians of {args.repeat} after {args.warm_up} warm-up runs; "
+        f"max |Δα| on the unknown band {delta:.2g}"
+    )
     print(f"{'':<52} {'s':>7} {'vs eager':>9}")
-    for name, seconds in (
+    for name, s in (
         ("PyTorch eager (MatteNet.forward on the input tensor)", eager_s),
         ("Matter.matte (encoding + ONNX Runtime stages)", matte_s),
         ("  the encoding alone (matte_sdk.feeds.tensor)", encode_s),
         ("  ONNX Runtime stages (the difference)", matte_s - encode_s),
     ):
-        print(f"{name:<52} {seconds:>7.3f} {eager_s / seconds:>8.2f}×")
+        print(f"{name:<52} {s:>7.3f} {eager_s / s:>8.2f}×")
 
 
 if __name__ == "__main__":

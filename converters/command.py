@@ -152,7 +152,9 @@ def register_commands(subparsers) -> None:
         metavar="HxW",
         help="validation sizes; the first is also the export size (default 256x384 320x224)",
     )
-    p.add_argument("--opset", type=_positive, default=17, help="ONNX opset (default 17)")
+    p.add_argument(
+        "--opset", type=_positive, default=17, help="ONNX opset (default 17; raised to a model's declared MIN_OPSET)"
+    )
     p.add_argument("--fp16", action="store_true", help="fp16 weights and arithmetic, float32 inputs/outputs")
     p.add_argument("--engine", choices=("onnx", "tensorrt"), default="onnx", help="what to write (default onnx)")
     p.add_argument("--name", help="model name in the description (default: MODEL's stem and the preset)")

@@ -32,6 +32,16 @@ EXPORTERS = {
 DYNAMO_MIN_OPSET = 18
 
 
+@torch.onnx.symbolic_helper.parse_args("v", "v", "v", "is", "is", "is")
+def _col2im(g: Any, columns: Any, size: Any, kernel: Any, dilation: list[int], padding: list[int], stride: list[int]):
+    """``aten::col2im`` (``F.fold``) as ONNX ``Col2Im``. The TorchScript exporter's own needs a constant
+    output size, which a fold sized by its input's shape (dynamic height and width) doesn't have."""
+    return g.op("Col2Im", columns, size, kernel, dilations_i=dilation, pads_i=padding * 2, strides_i=stride)
+
+
+torch.onnx.register_custom_op_symbolic("aten::col2im", _col2im, 18)  # Col2Im: opset 18
+
+
 def flatten(value: Any) -> list[torch.Tensor]:
     """Tensors in a module's output, in order: tuples, lists, dicts and ModelOutputs walked, None dropped."""
     if isinstance(value, torch.Tensor):
@@ -57,6 +67,11 @@ class Adapter(torch.nn.Module):
         """Node-name prefixes (the TorchScript exporter's scopes) of the submodules the model lists in
         ``FP32_MODULES``: arithmetic an fp16 graph must keep in float32 or wider."""
         return [f"/model/{name}/" for name in getattr(self.model, "FP32_MODULES", ())]
+
+    @property
+    def min_opset(self) -> int:
+        """The lowest ONNX opset the model's operators export to, as it declares in ``MIN_OPSET`` (0: any)."""
+        return int(getattr(self.model, "MIN_OPSET", 0))
 
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         given = iter(tensors)
@@ -148,7 +163,7 @@ def export(
                     args,
                     str(path),
                     dynamo=False,
-                    opset_version=opset,
+                    opset_version=max(opset, adapter.min_opset),
                     input_names=inputs,
                     output_names=outputs,
                     dynamic_axes=dynamic_axes(conventions, output_ranks),
@@ -166,7 +181,7 @@ def export(
                     adapter,
                     args,
                     dynamo=True,
-                    opset_version=max(opset, DYNAMO_MIN_OPSET),
+                    opset_version=max(opset, adapter.min_opset, DYNAMO_MIN_OPSET),
                     input_names=inputs,
                     output_names=outputs,
                     dynamic_shapes=(tuple(dims),),

@@ -94,7 +94,7 @@ def test_tiles_match_one_pass():
 
 def _global_stage_steps(tmp_path, trimap: np.ndarray) -> int:
     """The steps the default model's global stage ran on a 192×192 plate with ``trimap``, counted in an
-    ONNX Runtime profile: each step runs the product's two convolutions, the start one more pair."""
+    ONNX Runtime profile: each step runs one product (a ``Col2Im``), the start one more."""
     import json
 
     import onnx
@@ -116,10 +116,11 @@ def _global_stage_steps(tmp_path, trimap: np.ndarray) -> int:
     session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     session.run([levels.coefficients], {levels.coarse_input: coarse})
     events = json.loads(Path(session.end_profiling()).read_text())
-    convs = sum(
-        e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["args"]["op_name"] == "Conv" for e in events
+    products = sum(
+        e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["args"]["op_name"] == "Col2Im"
+        for e in events
     )
-    return (convs - 2) // 2
+    return products - 1
 
 
 def test_the_global_stage_ends_its_solve_once_converged(tmp_path):

@@ -101,7 +101,7 @@ def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> tuple[tor
         pyramid.append(F.avg_pool2d(pyramid[-1], 2))
     acc = _spread(pyramid[-1], spread)
     for level in reversed(pyramid[:-1]):
-        acc = level + 0.5 * _up2(acc)
+        acc = level + _up2(0.5 * acc)  # halved before upsampling: the same numbers, a quarter of the work
     support = acc[:, 6:8]
     fg_rgb = acc[:, 0:3] / (support[:, 0:1] + 1e-6)
     bg_rgb = acc[:, 3:6] / (support[:, 1:2] + 1e-6)
@@ -144,6 +144,7 @@ class MatteNet(nn.Module):
 
     SIZE_MULTIPLE = 32
     FP32_MODULES = ("propagation",)  # its float64 stencil and transfer, float32 solve: never fp16 (see export)
+    MIN_OPSET = 18  # the propagation layer's product is a Col2Im
     PRIOR_LEVELS = 6
 
     def __init__(
