@@ -10,10 +10,10 @@ Both run the shipped weights (``training/checkpoints/mattenet-w8-stage9-third.pt
 normalisation) once; that encoding is timed on its own, and the engine's own time is the difference.
 Each is timed in a block of ``repeat`` runs after ``warm_up`` untimed ones, as a sequence or a farm job
 runs frame after frame: ONNX Runtime's arena grows over a frame size's first runs (at 1088×1920 its stages
-took 1.73, 1.33, 1.06 and 0.98 s in runs 1–4), and on a machine that pages out memory left idle for a
-moment (this project's machines: a DAMON ``pageout`` scheme) runs interleaved with other work page it back
-in each time (measured: Matter 1.18 s interleaved with eager, 0.98 s in a block). Medians; max |Δα|
-between the two.
+took 1.73, 1.33, 1.09 and 0.98 s in runs 1–4, profiled), and on a machine that pages out memory left idle
+for a moment (this project's machines: a DAMON ``pageout`` scheme) runs interleaved with other work page
+it back in each time (one run timed round by round: Matter 1.18 s; block runs just before and after: 0.98
+and 1.05 s). Medians; max |Δα| between the two.
 Needs the training distribution and torch (``pip install -e ".[convert]" -e ./training``).
 """
 

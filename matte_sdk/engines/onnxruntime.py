@@ -22,7 +22,7 @@ import functools
 import io
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from ..hookspecs import hookimpl
 from ..tiling import tile_size
 from .base import Engine
 from .profiles import cache_dir, profile
-from .pruning import prune
+from .pruning import nodes, prune
 from .rewrites import col2im_as_conv_transpose
 
 if TYPE_CHECKING:
@@ -46,13 +46,6 @@ PROVIDERS = {
     "cpu": "CPUExecutionProvider",
 }
 DEVICE_OF = {v: k for k, v in PROVIDERS.items()}
-
-#: Graph optimisers a two-level model's global stage runs without. The CPU provider's NCHWc layout puts a
-#: solve's one-channel gather convolutions in blocked layout and reorders every result back for the
-#: element-wise product that follows (a ``ReorderOutput`` per step): the default model's 1920×1088 global
-#: stage ran ~10% faster without it (0.44 → 0.40 s, medians of 6, the two sessions alternating on the same
-#: input), with bit-identical output.
-GLOBAL_STAGE_DISABLED = ["NchwcTransformer"]
 
 
 def _ort():
@@ -148,15 +141,6 @@ def trt_provider_options(spec: ModelSpec, model: onnx.ModelProto, tile: int, bat
     return options
 
 
-def _nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
-    """The graph's nodes and those of its subgraphs (``Loop`` and ``If`` bodies)."""
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
-                yield from _nodes(sub)
-
-
 def _for_gpu(model: onnx.ModelProto) -> bytes:
     """The serialised graph with its scatter-add ``Col2Im`` nodes as ``ConvTranspose`` (:mod:`.rewrites`)."""
     return col2im_as_conv_transpose(model)[0].SerializeToString()
@@ -248,7 +232,7 @@ class OnnxRuntimeEngine(Engine):
         on_gpu = "cuda" in usable  # its provider has no Col2Im kernel: see .rewrites
         if spec.levels is None:
             graphs: dict[tuple[str, ...], Any] = {tuple(o.name for o in model.graph.output): str(path)}
-            if on_gpu and any(n.op_type == "Col2Im" for n in _nodes(model.graph)):
+            if on_gpu and any(n.op_type == "Col2Im" for n in nodes(model.graph)):
                 import onnx
 
                 graphs = {key: _for_gpu(onnx.load(str(path))) for key in graphs}
@@ -269,7 +253,6 @@ class OnnxRuntimeEngine(Engine):
                     graph,
                     sess_options=_options(threads, key != once),
                     providers=providers,
-                    **({"disabled_optimizers": GLOBAL_STAGE_DISABLED} if key == once else {}),
                 )
                 for key, graph in graphs.items()
             }

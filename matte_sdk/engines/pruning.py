@@ -8,22 +8,34 @@ bodies (the default model's solve is a ``Loop``); :func:`referenced` counts them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import onnx
 
 
+def subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The graphs a node holds as attributes (If branches, Loop and Scan bodies)."""
+    return [g for attr in node.attribute for g in ([attr.g] if attr.HasField("g") else attr.graphs)]
+
+
+def nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    """The graph's nodes and, after each, those of its subgraphs, however deep."""
+    for node in graph.node:
+        yield node
+        for sub in subgraphs(node):
+            yield from nodes(sub)
+
+
 def referenced(node: onnx.NodeProto) -> set[str]:
     """Names a node reads, including outer-scope names used inside its subgraphs (If, Loop, Scan)."""
     names = {n for n in node.input if n}
-    for attr in node.attribute:
-        for graph in [attr.g] if attr.HasField("g") else list(attr.graphs):
-            local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
-            for inner in graph.node:
-                local.update(inner.output)
-                names.update(n for n in referenced(inner) if n not in local)
+    for graph in subgraphs(node):
+        local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+        for inner in graph.node:
+            local.update(inner.output)
+            names.update(n for n in referenced(inner) if n not in local)
     return names
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .pruning import subgraphs
+
 if TYPE_CHECKING:
     import onnx
 
@@ -59,9 +61,8 @@ def _rewrite(graph: onnx.GraphProto, constants: dict, channels: dict) -> int:
     producers = {o: n for n in graph.node for o in n.output}
     count, nodes = 0, []
     for node in graph.node:
-        for attr in node.attribute:
-            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
-                count += _rewrite(sub, constants, channels)
+        for sub in subgraphs(node):
+            count += _rewrite(sub, constants, channels)
         replacement = _conv_transpose(node, producers, constants, channels) if node.op_type == "Col2Im" else None
         if replacement is None:
             nodes.append(node)
