@@ -137,17 +137,33 @@ def cases(reference: Runner, conventions: Conventions, sizes: list[tuple[int, in
 
 
 def stage_feeds(reference: Runner, feeds: Feeds, levels: Levels, size: tuple[int, int], batch: int) -> Feeds:
-    """``feeds`` with a two-level model's stage inputs as the frame gives them: the coarse features PyTorch
-    computes from ``feeds``, and the coefficients it computes from those, edge-padded by one coarse pixel
-    (a whole frame's crop). Zeros stand in for what each pass does not read yet."""
-    h, w = (-(-n // levels.scale) for n in size)
-    coarse = np.zeros((batch, levels.coarse_channels, h, w), np.float32)
-    coefficients = np.zeros((batch, levels.coefficient_channels, h + 2, w + 2), np.float32)
-    for _ in range(2):  # the coarse features, then the coefficients of them
-        got = reference({**feeds, levels.coarse_input: coarse, levels.coefficients_input: coefficients})
-        coarse = got[levels.coarse]
-        coefficients = np.pad(got[levels.coefficients], ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
-    return {**feeds, levels.coarse_input: coarse, levels.coefficients_input: coefficients}
+    """``feeds`` with a two-level model's stage inputs as the frame gives them: each global stage's input
+    stitched from what PyTorch computes from ``feeds``, and each crop of a global stage's output edge-padded
+    by one cell (a whole frame's crop), a pass per link of the chain (far pooled, far, coarse,
+    coefficients). Zeros stand in for what a pass does not read yet."""
+
+    def zeros(channels: int, scale: int, margin: int) -> np.ndarray:
+        h, w = (-(-n // scale) + 2 * margin for n in size)
+        return np.zeros((batch, channels, h, w), np.float32)
+
+    def padded(x: np.ndarray) -> np.ndarray:
+        return np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+
+    stages = {
+        levels.coarse_input: zeros(levels.coarse_channels, levels.scale, 0),
+        levels.coefficients_input: zeros(levels.coefficient_channels, levels.scale, 1),
+    }
+    if levels.far_scale:
+        stages[levels.far_pooled_input] = zeros(levels.far_channels, levels.far_scale, 0)
+        stages[levels.far_input] = zeros(levels.far_channels, levels.far_scale, 1)
+    for _ in range(len(stages)):
+        got = reference({**feeds, **stages})
+        stages[levels.coarse_input] = got[levels.coarse]
+        stages[levels.coefficients_input] = padded(got[levels.coefficients])
+        if levels.far_scale:
+            stages[levels.far_pooled_input] = got[levels.far_pooled]
+            stages[levels.far_input] = padded(got[levels.far])
+    return {**feeds, **stages}
 
 
 @dataclass

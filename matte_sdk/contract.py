@@ -120,12 +120,23 @@ class Levels:
       are the tile's crop of ``coefficients`` with one coarse pixel more at every side (repeating the
       frame's edge where the tile touches it), so N×K×(H/scale + 2)×(W/scale + 2).
 
-    Tiles start on multiples of ``scale`` (the tile grid is a multiple of it) and ``context`` is one too.
+    A model may also have a *far* stage (``far_scale`` > 0), for what reaches further than a tile's context
+    should: every far tensor is N×``far_channels``×(H/far_scale)×(W/far_scale).
+
+    - ``far_pooled``: from the tensor input, exact over any tile starting on a multiple of ``far_scale``,
+      with no margin.
+    - ``far_pooled_input`` → ``far``: over the whole frame's stitched ``far_pooled``, once.
+    - ``far_input``: what ``coarse`` then reads, the tile's crop of ``far`` with one cell more at every side
+      (as the coefficients are cropped), so that ``context`` need only cover the rest.
+
+    Tiles start on multiples of ``scale`` and ``far_scale`` (the tile grid is a multiple of both, and so
+    is the size multiple for ``far_scale``) and ``context`` is a multiple of ``scale`` too.
     ``coarse_channels`` and ``coefficient_channels`` are the channel counts of the two coarse tensors;
     ``known_context`` is the margin (pixels, a multiple of ``scale``) ``coarse_known`` needs at every side
     that is not the frame's border to be exact inside it.
-    A module converted with levels is called ``module(input, coarse_in, coefficients_in)`` and returns
-    ``(alpha, coarse, coarse_known, coefficients)``.
+    A module converted with levels is called ``module(input, coarse_in, coefficients_in)`` (with a far
+    stage, ``module(input, coarse_in, coefficients_in, far_pooled_in, far_in)``) and returns
+    ``(alpha, coarse, coarse_known, coefficients)`` (with a far stage, ``(..., far_pooled, far)``).
     """
 
     scale: int
@@ -137,16 +148,29 @@ class Levels:
     coarse_input: str = "coarse_in"
     coefficients: str = "coefficients"
     coefficients_input: str = "coefficients_in"
+    far_scale: int = 0
+    far_channels: int = 0
+    far_pooled: str = "far_pooled"
+    far_pooled_input: str = "far_pooled_in"
+    far: str = "far"
+    far_input: str = "far_in"
 
     @property
-    def inputs(self) -> tuple[str, str]:
-        """The graph inputs the stages add to the description's tensor input."""
-        return self.coarse_input, self.coefficients_input
+    def inputs(self) -> tuple[str, ...]:
+        """The graph inputs the stages add to the description's tensor input, in call order."""
+        far = (self.far_pooled_input, self.far_input) if self.far_scale else ()
+        return self.coarse_input, self.coefficients_input, *far
 
     @property
-    def outputs(self) -> tuple[str, str, str]:
-        """The graph outputs the stages add to the description's alpha output."""
-        return self.coarse, self.coarse_known, self.coefficients
+    def outputs(self) -> tuple[str, ...]:
+        """The graph outputs the stages add to the description's alpha output, in return order."""
+        far = (self.far_pooled, self.far) if self.far_scale else ()
+        return self.coarse, self.coarse_known, self.coefficients, *far
+
+    @property
+    def global_outputs(self) -> tuple[str, ...]:
+        """The outputs of the stages that run once per frame, over all of it."""
+        return (self.coefficients, self.far) if self.far_scale else (self.coefficients,)
 
 
 @dataclass(frozen=True)
@@ -404,15 +428,29 @@ class _Parser:
         counts["known_context"] = margin = self.check(d.get("known_context", 0), "levels.known_context", int)
         if margin < 0 or margin % scale:
             raise self.fail("levels.known_context", f"is {margin}, which must be a non-negative multiple of the scale")
+        for key in ("far_scale", "far_channels"):
+            counts[key] = self.check(d.get(key, 0), f"levels.{key}", int)
+            if counts[key] < 0:
+                raise self.fail(f"levels.{key}", f"must not be negative, not {counts[key]}")
+        if (counts["far_scale"] > 0) != (counts["far_channels"] > 0):
+            raise self.fail("levels.far_scale", "and levels.far_channels must both be given (a far stage) or neither")
         names = {
             k: self.check(d[k], f"levels.{k}", str)
-            for k in ("coarse", "coarse_known", "coarse_input", "coefficients", "coefficients_input")
+            for k in (
+                *("coarse", "coarse_known", "coarse_input", "coefficients", "coefficients_input"),
+                *("far_pooled", "far_pooled_input", "far", "far_input"),
+            )
             if k in d
         }
         levels = Levels(scale=scale, **counts, **names)
-        grid = opt.get("tile_align") or opt.get("size_multiple", 1)
+        grid, multiple = opt.get("tile_align") or opt.get("size_multiple", 1), opt.get("size_multiple", 1)
         if grid % scale or opt.get("context", 64) % scale:
             raise self.fail("levels.scale", f"is {scale}, which must divide the tile grid ({grid}) and the context")
+        if (far := levels.far_scale) and (grid % far or multiple % far):
+            raise self.fail(
+                "levels.far_scale",
+                f"is {far}, which must divide the tile grid ({grid}) and the size multiple ({multiple})",
+            )
         if sum(i.role == "tensor" for i in inputs) != 1 or any(i.role == "state" for i in inputs):
             raise self.fail("levels", "need exactly one tensor input and no recurrent state")
         if [o.role for o in outputs] != ["alpha"]:

@@ -2,18 +2,20 @@
 over the whole frame at ``1/scale``, the detail stage in tiles, so tiled alpha is the whole frame's.
 
 The frame is first padded to the size multiple (the description's ``pad``), as a single-level model's
-whole frame is, so the whole frame is the one-tile case of the same computation. The local stage runs in
-two passes. ``coarse_known`` (no network) covers the frame, core by core of the frame grid
-(:func:`~matte_sdk.tiling.plan` without a feather), each read with the ``known_context`` margin, except
-the cores the network's cores cover. The
-network's ``coarse`` then runs on tiles placed over the unknown band (:func:`~matte_sdk.tiling.place`
-without a feather: boxes on the tile grid, a multiple of the scale, and cores ``context`` pixels inside
-every side that is not the frame's border), and each tile's core overwrites the canvas: on the core it
-is exact, and every coarse pixel holding an unknown pixel lies in a core. The stitched canvas goes
-through ``coefficients`` in one run, and each core gets its alpha from the detail stage with its crop of
-the coefficients; everything else keeps the trimap. The frame's colour planes are converted into the
-network's encoding once (:class:`~matte_sdk.feeds.Frame`), and the band mask and canvas are freed before
-the stages that no longer read them: what stays alive through the global stage sets the peak memory.
+whole frame is, so the whole frame is the one-tile case of the same computation. The frame grid cuts it
+into blocks (the largest multiple of the tile grid within the tile size, no overlap). A model with a far
+stage (``far_scale``) first runs ``far_pooled`` over the blocks, stitches it and runs ``far`` over it
+once. The local stage runs in two passes. ``coarse_known`` (no network) covers the frame block by block,
+each read with the ``known_context`` margin, except the blocks the network's cores cover. The network's
+``coarse`` then runs on tiles placed over the unknown band (:func:`~matte_sdk.tiling.place` without a
+feather: boxes on the tile grid, a multiple of the scale, and cores ``context`` pixels inside every side
+that is not the frame's border), each with its crop of ``far``, and each tile's core overwrites the
+canvas: on the core it is exact, and every coarse pixel holding an unknown pixel lies in a core. The
+stitched canvas goes through ``coefficients`` in one run, and each core gets its alpha from the detail
+stage with its crop of the coefficients; everything else keeps the trimap. The frame's colour planes are
+converted into the network's encoding once (:class:`~matte_sdk.feeds.Frame`), and the band mask and
+canvas are freed before the stages that no longer read them: what stays alive through the global stage
+sets the peak memory.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from . import trimap as trimaps
 from .contract import described
 from .engines.base import Engine
 from .feeds import Frame, batches, tensor
-from .tiling import Span, Tile, place, plan, round_up
+from .tiling import Span, Tile, place, round_up
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,27 @@ def _core(tile: Tile, margin: int, height: int, width: int) -> Tile:
     return Tile(span(tile.y, height), span(tile.x, width))
 
 
+def _crop(plane: np.ndarray, tile: Tile, scale: int, shape: tuple[int, int]) -> np.ndarray:
+    """The cells of a frame's C×h×w ``plane`` at ``1/scale`` under a ``shape`` (rows, columns) read from
+    ``tile``'s start, with one cell more at every side: ``plane`` is edge-padded by one already, and the
+    edge repeats where the shape reaches past it."""
+    y, x = tile.y.start // scale, tile.x.start // scale
+    rows, cols = (-(-n // scale) + 2 for n in shape)
+    crop = plane[:, y : y + rows, x : x + cols]
+    return np.pad(crop, ((0, 0), (0, rows - crop.shape[1]), (0, cols - crop.shape[2])), mode="edge")
+
+
+def _blocks(height: int, width: int, size: int) -> list[Tile]:
+    """The ``height`` × ``width`` frame cut into ``size`` × ``size`` blocks (0: one), the last ones shorter:
+    no overlap, every block trusted whole."""
+
+    def spans(length: int) -> list[Span]:
+        starts = range(0, length, size or length)
+        return [Span(a, b, a, b, np.ones(b - a)) for a in starts for b in [min(a + (size or length), length)]]
+
+    return [Tile(y, x) for y in spans(height) for x in spans(width)]
+
+
 def run_levels(
     engine: Engine,
     tile: int,
@@ -73,8 +96,7 @@ def run_levels(
     height, width = padded.shape
     tri = padded.planes.get("trimap")
     unknown = np.ones((height, width), bool) if tri is None else ~trimaps.is_known(tri)
-    context = spec.context if tile else 0
-    grid = plan(height, width, tile or max(height, width), context, feather=0, align=spec.tile_grid)
+    grid = _blocks(height, width, max(spec.tile_grid, tile // spec.tile_grid * spec.tile_grid) if tile else 0)
     network = place(unknown, tile, spec.context, align=spec.tile_grid, min_size=spec.min_size, feather=0)
     skipped = sum(not unknown[t.valid].any() for t in grid)
     del unknown  # what stays alive through the global stage is its peak memory
@@ -98,16 +120,20 @@ def run_levels(
     covered = np.zeros(coarse.shape[1:], bool)
     for c in cores:
         covered[cell_box(c)] = True
-    known = [  # grid cores the network's cores cover are overwritten anyway (all of a whole-frame run's)
+    known = [  # grid blocks the network's cores cover are overwritten anyway (all of a whole-frame run's)
         _core(t, levels.known_context, height, width) for t in grid if not covered[cell_box(t)].all()
     ]
-    total, done = len(known) + 2 * len(network) + 1, 0
+    far_grid = grid if levels.far_scale else []
+    total, done = len(far_grid) + bool(far_grid) + len(known) + 2 * len(network) + 1, 0
 
-    def step(count: int) -> None:
+    def run(feed: dict[str, np.ndarray], output: str, count: int) -> np.ndarray:
+        """One stage's ``output``; ``count`` more of the passes done."""
         nonlocal done
+        out = engine.run(feed, [output])[output]
         done += count
         if progress:
             progress(done, total)
+        return out
 
     def put(canvas: np.ndarray, box: Tile, values: np.ndarray, offset: tuple[int, int]) -> None:
         ys, xs = cell_box(box)
@@ -118,7 +144,7 @@ def run_levels(
 
     def inputs(group: list[Tile], multiple: int) -> np.ndarray:
         """The group's input tensor; the previous group's again when it reads the same boxes (the whole
-        frame's network tile and detail core)."""
+        frame's tiles of every pass)."""
         h, w = group[0].shape
         key = tuple(n for t in group for n in (t.y.start, t.y.stop, t.x.start, t.x.stop))
         key += (round_up(h, multiple), round_up(w, multiple))  # the padded shape
@@ -127,33 +153,36 @@ def run_levels(
             last[key] = tensor(spec, source, group, padded, multiple=multiple)
         return last[key]
 
+    far = None
+    if far_grid:  # the far stage: far_pooled over the frame grid without margins, stitched, far once over it
+        fs = levels.far_scale
+        pooled = np.zeros((levels.far_channels, height // fs, width // fs), np.float32)
+        for group in batches(far_grid, batch):
+            out = run({source.name: inputs(group, 1)}, levels.far_pooled, len(group))
+            for k, t in enumerate(group):
+                pooled[:, t.y.start // fs : t.y.stop // fs, t.x.start // fs : t.x.stop // fs] = out[k]
+        far = np.pad(run({levels.far_pooled_input: pooled[None]}, levels.far, 1)[0], ((0, 0), (1, 1), (1, 1)), "edge")
+        del pooled
     for group in batches(known, batch):  # the rest of the frame without the network, core by core
-        x = inputs(group, 1)
-        out = engine.run({source.name: x}, [levels.coarse_known])[levels.coarse_known]
+        out = run({source.name: inputs(group, 1)}, levels.coarse_known, len(group))
         for k, t in enumerate(group):
             put(coarse, t, out[k], (t.y.start, t.x.start))
-        step(len(group))
     for group in batches(network, batch):  # then the network where the band is
-        out = engine.run({source.name: inputs(group, spec.size_multiple)}, [levels.coarse])[levels.coarse]
+        x = inputs(group, spec.size_multiple)
+        feed = {source.name: x}
+        if far is not None:
+            feed[levels.far_input] = np.stack([_crop(far, t, levels.far_scale, x.shape[-2:]) for t in group])
+        out = run(feed, levels.coarse, len(group))
         for k, t in enumerate(group):
             put(coarse, t, out[k], (t.y.start, t.x.start))
-        step(len(group))
-    feed = {levels.coarse_input: coarse[None]}
-    coefficients = engine.run(feed, [levels.coefficients])[levels.coefficients][0]
+    coefficients = run({levels.coarse_input: coarse[None]}, levels.coefficients, 1)[0]
     coefficients = np.pad(coefficients, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    del coarse, feed
-    step(1)
+    del coarse, far
     alpha = matte()
     for group in batches(cores, batch):
-        crops = np.stack(
-            [
-                coefficients[:, t.y.start // scale : cells(t.y.stop) + 2, t.x.start // scale : cells(t.x.stop) + 2]
-                for t in group
-            ]
-        )
-        out = engine.run({source.name: inputs(group, 1), levels.coefficients_input: crops}, [alpha_name])[alpha_name]
+        crops = np.stack([_crop(coefficients, t, scale, t.shape) for t in group])
+        out = run({source.name: inputs(group, 1), levels.coefficients_input: crops}, alpha_name, len(group))
         for k, t in enumerate(group):
             alpha[t.box] = out[k, 0]
-        step(len(group))
     pixels = sum(t.shape[0] * t.shape[1] for t in network)
     return LevelsResult(alpha[:h, :w], len(network), pixels, skipped)

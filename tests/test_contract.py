@@ -41,6 +41,9 @@ def test_round_trip_keeps_every_field():
         and two.levels
         and two.levels.inputs == ("coarse_in", "coefficients_in")
     )
+    far = ModelSpec.from_dict({**BASE, **TWO_LEVEL, "levels": {**LEVELS, "far_scale": 16, "far_channels": 8}})
+    assert ModelSpec.from_json(far.to_json()) == far and far.levels
+    assert far.levels.inputs[2:] == ("far_pooled_in", "far_in") and far.levels.outputs[3:] == ("far_pooled", "far")
 
 
 @pytest.mark.parametrize(
@@ -67,6 +70,11 @@ def test_round_trip_keeps_every_field():
         (lambda d: d.update(levels={**LEVELS, "coarse_channels": 0}), "coarse_channels must be positive"),
         (lambda d: d.update(TWO_LEVEL, levels={**LEVELS, "coarse": "alpha"}), "already uses: alpha"),
         (lambda d: d.update(TWO_LEVEL, levels={**LEVELS, "known_context": 4}), "non-negative multiple of the scale"),
+        (
+            lambda d: d.update(TWO_LEVEL, levels={**LEVELS, "far_scale": 64, "far_channels": 8}),
+            r"far_scale is 64, which must divide the tile grid \(96\) and the size multiple \(32\)",
+        ),
+        (lambda d: d.update(TWO_LEVEL, levels={**LEVELS, "far_scale": 16}), "must both be given"),
         (
             lambda d: (
                 d["inputs"].append({"name": "r1", "role": "state", "output": "alpha"})

@@ -35,7 +35,9 @@ def test_contract(name):
     ((image, trimap),) = (i.parts for i in spec.inputs)
     assert image.encoding == "sRGB Encoded Rec.709 (sRGB)" and image.mean == (0.485, 0.456, 0.406)
     assert trimap.trimap == "gray" and spec.size_multiple == 32
-    assert spec.context >= spec.provenance["receptive_field_radius_px"]
+    # the tiles' context covers the network; the colour prior's far part comes from the far stage
+    assert spec.levels and spec.levels.far_scale == 16
+    assert spec.context >= spec.provenance["tile_receptive_field_radius_px"]
     assert "generated" in spec.provenance["training_data"] and spec.licence == "Apache-2.0"
     assert all(i.type == "tensor(float)" for i in session.get_inputs())  # fp16 keeps fp32 I/O
 
@@ -109,7 +111,10 @@ def _global_stage_steps(tmp_path, trimap: np.ndarray) -> int:
     plate = synth.generate(HELD_OUT_SEEDS[1], 192).image
     whole = Tile(Span(0, 192, 0, 192, np.ones(192)), Span(0, 192, 0, 192, np.ones(192)))
     x = tensor(spec, source, [whole], Frame({"image": plate, "trimap": trimap}, {"image": "srgb_tx"}))
-    coarse = engine.run({source.name: x}, [levels.coarse])[levels.coarse]
+    pooled = engine.run({source.name: x}, [levels.far_pooled])[levels.far_pooled]
+    far = engine.run({levels.far_pooled_input: pooled}, [levels.far])[levels.far]
+    far = np.pad(far, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    coarse = engine.run({source.name: x, levels.far_input: far}, [levels.coarse])[levels.coarse]
     options = ort.SessionOptions()
     options.enable_profiling, options.profile_file_prefix = True, str(tmp_path / "global")
     graph = prune(onnx.load(str(default_model())), [levels.coefficients]).SerializeToString()

@@ -175,8 +175,8 @@ def no_sessions(monkeypatch):
         ("trimap", 1, r"trimap\.onnx: tile 1 is too small for this model; the smallest tile it accepts is 48 "),
         ("trimap", 40, "tile 40 is too small for this model; the smallest tile it accepts is 48 "),
         ("trimap", -5, r"trimap\.onnx: tile -5 is negative"),
-        (None, 64, r"default\.onnx: tile 64 is too small for this model; the smallest tile it accepts is 576 "),
-        (None, 544, "tile 544 is too small for this model; the smallest tile it accepts is 576 "),
+        (None, 64, r"default\.onnx: tile 64 is too small for this model; the smallest tile it accepts is 384 "),
+        (None, 352, "tile 352 is too small for this model; the smallest tile it accepts is 384 "),
     ],
 )
 def test_unusable_tiles_are_refused_before_the_session(models, no_sessions, model, tile, message):

@@ -13,7 +13,14 @@ from matte_sdk import Matter  # noqa: E402
 from matte_sdk.contract import Levels  # noqa: E402
 from matte_sdk_converters.pipeline import Request, convert  # noqa: E402
 from matte_sdk_converters.presets import trimap  # noqa: E402
-from matte_sdk_training.mattenet import MatteNet, receptive_radius  # noqa: E402
+from matte_sdk_training.mattenet import (  # noqa: E402
+    MatteNet,
+    colour_prior,
+    far_context,
+    far_pooled,
+    far_scale,
+    receptive_radius,
+)
 
 KWARGS = {"width": 4, "propagation": {"scale": 3, "steps": 8}, "head": False}
 
@@ -38,15 +45,45 @@ def _input(h: int, w: int, seed: int = 0) -> torch.Tensor:
 def test_the_stages_compose_to_the_whole_frame_forward():
     model, x = _model(), _input(96, 128)
     h, w = 32, 43  # ⌈96/3⌉, ⌈128/3⌉: a partial last coarse column
+    coarse0, coefficients0 = torch.zeros(1, 30, h, w), torch.zeros(1, 4, h + 2, w + 2)
     with torch.no_grad():
         whole = model(x)
-        _, coarse, known, _ = model(x, torch.zeros(1, 30, h, w), torch.zeros(1, 4, h + 2, w + 2))
-        *_, coefficients = model(x, coarse, torch.zeros(1, 4, h + 2, w + 2))
-        alpha = model(x, coarse, F.pad(coefficients, (1, 1, 1, 1), mode="replicate"))[0]
+        *_, pooled, _ = model(x, coarse0, coefficients0, torch.zeros(1, 8, 6, 8), torch.zeros(1, 8, 8, 10))
+        *_, far = model(x, coarse0, coefficients0, pooled, torch.zeros(1, 8, 8, 10))
+        far = F.pad(far, (1, 1, 1, 1), mode="replicate")
+        _, coarse, known, *_ = model(x, coarse0, coefficients0, pooled, far)
+        *_, coefficients, _, _ = model(x, coarse, coefficients0, pooled, far)
+        alpha = model(x, coarse, F.pad(coefficients, (1, 1, 1, 1), mode="replicate"), pooled, far)[0]
+        # without the far stage, the local stage computes the far part itself: the same coarse features
+        _, local, *rest = model(x, coarse0, coefficients0)
     # the same operations; only the upsampling's source coordinates are computed one pixel apart (float32)
     torch.testing.assert_close(alpha, whole, atol=1e-5, rtol=0)
+    torch.testing.assert_close(local, coarse, atol=1e-5, rtol=0)
+    assert len(rest) == 2  # coarse_known, coefficients: no far outputs without the far inputs
     blocks = F.avg_pool2d(F.pad((x[:, 3:] != 0.5).float(), (0, 2, 0, 2), mode="replicate"), 3) == 1
     assert blocks.any() and torch.equal((coarse - known) * blocks, torch.zeros_like(coarse))
+
+
+def test_a_tile_with_its_far_crop_has_the_whole_frames_colour_prior():
+    """Beyond the far radius inside a tile's inner sides, its crop of the whole frame's far part gives the
+    frame's prior exactly; the tile alone, computing its far part from its own pixels, does not."""
+    model = _model()
+    x = _input(320, 384)
+    x[:, 3, 96:224] = 0.5  # a 128-px unknown band: the prior's far levels reach into it from both sides
+    levels, spread = model.PRIOR_LEVELS, model.prior_spread
+    s = far_scale(levels)
+    with torch.no_grad():
+        frame = colour_prior(x, levels, spread)[0]
+        far = F.pad(far_context(far_pooled(x, levels), levels, spread), (1, 1, 1, 1), mode="replicate")
+        y0, x0 = 64, 96  # a tile starting on the far grid, reaching the frame's bottom and right edges
+        tile = x[..., y0:, x0:]
+        crop = far[..., y0 // s :, x0 // s :]
+        with_far = colour_prior(tile, levels, spread, crop)[0]
+        alone = colour_prior(tile, levels, spread)[0]
+    r = receptive_radius(model, far=True)
+    inside = frame[..., y0 + r :, x0 + r :]
+    assert torch.equal(with_far[..., r:, r:], inside)
+    assert (alone[..., r:, r:] - inside).abs().max() > 0.01
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +103,9 @@ def _convert(checkpoint, out, spec_file=None):
 def two_level(checkpoint):
     """The small model converted with a two-level description (the convert pipeline validates every stage)."""
     tmp, model = checkpoint.parent, _model()
-    context = -(-receptive_radius(model) // 24) * 24
+    context = -(-receptive_radius(model, far=True) // 24) * 24
     spec = trimap().spec
-    levels = Levels(scale=3, coarse_channels=30, coefficient_channels=4, known_context=6)
+    levels = Levels(scale=3, coarse_channels=30, coefficient_channels=4, known_context=6, far_scale=16, far_channels=8)
     described = json.loads(spec.to_json()) | {
         "context": context,
         "tile_align": 96,

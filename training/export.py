@@ -22,7 +22,7 @@ from matte_sdk.contract import Levels, ModelSpec
 from matte_sdk_converters.pipeline import Request, convert
 from matte_sdk_converters.presets import trimap
 
-from .mattenet import MatteNet, macs_per_pixel, receptive_radius
+from .mattenet import MatteNet, far_scale, macs_per_pixel, receptive_radius
 from .train import load_checkpoint, model_kwargs
 
 ARCH = "matte_sdk_training.mattenet:MatteNet"
@@ -43,12 +43,14 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         "parameters": sum(p.numel() for p in model.parameters()),
         "macs_per_pixel": macs_per_pixel(model),
         "receptive_field_radius_px": receptive_radius(model),
+        "tile_receptive_field_radius_px": None if model.propagation is None else receptive_radius(model, far=True),
         "propagation": None
         if model.propagation is None
         else (
             f"closed-form matting energy solved in the graph, {config['propagation']}, as two levels: the "
-            "solve runs once over the whole frame at 1/scale, the network and the transfer in tiles whose "
-            "context margin covers the network's receptive field, so tiled alpha is the whole frame's"
+            "solve runs once over the whole frame at 1/scale, and so does the colour prior's far part at "
+            "1/16; the network and the transfer run in tiles whose context margin covers the network's "
+            "receptive field, so tiled alpha is the whole frame's"
         ),
         "training_data": TRAINING_DATA,
         "recipe": "python -m matte_sdk_training.train --config FILE, FILE holding `config`; a "
@@ -64,12 +66,20 @@ def describe(model: MatteNet, step: int, config: dict, note: str = "") -> ModelS
         scale = model.propagation.scale
         align, rounding = math.lcm(spec.size_multiple, scale), math.lcm(8, scale)
         # coarse: colour, weight, target and the Laplacian's 25-point stencil, whose entries reach two coarse
-        # pixels (the known pass's margin); coefficients: the guided filter's a (3) and b
-        levels = Levels(scale=scale, coarse_channels=30, coefficient_channels=4, known_context=2 * scale)
+        # pixels (the known pass's margin); coefficients: the guided filter's a (3) and b; far: the colour
+        # prior's pull-push levels from 1/16 up (8 channels), so the tiles' context covers the network only
+        levels = Levels(
+            scale=scale,
+            coarse_channels=30,
+            coefficient_channels=4,
+            known_context=2 * scale,
+            far_scale=far_scale(model.PRIOR_LEVELS),
+            far_channels=8,
+        )
     return replace(
         spec,
         name=NAME,
-        context=-(-receptive_radius(model) // rounding) * rounding,
+        context=-(-receptive_radius(model, far=levels is not None) // rounding) * rounding,
         tile_align=align,
         levels=levels,
         licence="Apache-2.0",

@@ -79,7 +79,9 @@ def rgb_of(x: torch.Tensor) -> torch.Tensor:
     return x[:, :3] * x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1) + x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
 
 
-def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+def colour_prior(
+    x: torch.Tensor, levels: int = 6, spread: int = 4, far: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Classical colour-sampling features from the network input: N×4×H×W → (N×4×H×W, N×1×H×W).
 
     The known foreground and background colours are spread into the unknown region by pull-push
@@ -92,15 +94,18 @@ def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> tuple[tor
     ``[alpha_hat, |F - B|, foreground support, background support]`` and the confidence in ``alpha_hat``
     (:data:`CONFIDENCE_SCALE`). Fixed arithmetic, no weights;
     pooling stays aligned with the size multiple (``2**(levels-1)`` divides 32).
+
+    The levels from ``levels - 2`` (:func:`far_scale`) up are the far part, what reaches beyond a few
+    dozen pixels: ``far`` given, that part comes from it (:func:`far_context` of the whole frame's
+    :func:`far_pooled`, this tile's crop with one cell more at every side), and the rest is local.
     """
     rgb = rgb_of(x)
-    trimap = x[:, 3:4]
-    fg, bg = (trimap > 0.75).to(x.dtype), (trimap < 0.25).to(x.dtype)
-    pyramid = [torch.cat([rgb * fg, rgb * bg, fg, bg], 1)]
-    for _ in range(levels - 1):
-        pyramid.append(F.avg_pool2d(pyramid[-1], 2))
-    acc = _spread(pyramid[-1], spread)
-    for level in reversed(pyramid[:-1]):
+    pyramid = _pyramid(x, levels - 2)
+    if far is None:
+        acc = far_context(F.avg_pool2d(pyramid[-1], 2), levels, spread)
+    else:  # the crop's one cell more at every side: two pixels of the next finer level, dropped there
+        acc = pyramid.pop() + _up2(0.5 * far)[..., 2:-2, 2:-2]
+    for level in reversed(pyramid):
         acc = level + _up2(0.5 * acc)  # halved before upsampling: the same numbers, a quarter of the work
     support = acc[:, 6:8]
     fg_rgb = acc[:, 0:3] / (support[:, 0:1] + 1e-6)
@@ -112,6 +117,34 @@ def colour_prior(x: torch.Tensor, levels: int = 6, spread: int = 4) -> tuple[tor
     confidence = CONFIDENCE_SCALE * contrast * torch.exp(-residual / RESIDUAL_SIGMA**2)
     features = torch.cat([alpha_hat, diff.abs().sum(1, keepdim=True), support / (support + 0.01)], 1)
     return features, confidence
+
+
+def _pyramid(x: torch.Tensor, count: int) -> list[torch.Tensor]:
+    """The pull-push pyramid's first ``count`` levels ``[F·w, B·w, wF, wB]`` (full resolution, 1/2, ...)."""
+    rgb, trimap = rgb_of(x), x[:, 3:4]
+    fg, bg = (trimap > 0.75).to(x.dtype), (trimap < 0.25).to(x.dtype)
+    pyramid = [torch.cat([rgb * fg, rgb * bg, fg, bg], 1)]
+    for _ in range(count - 1):
+        pyramid.append(F.avg_pool2d(pyramid[-1], 2))
+    return pyramid
+
+
+def far_scale(levels: int) -> int:
+    """The scale of :func:`colour_prior`'s far part: its level ``levels - 2``."""
+    return 2 ** (levels - 2)
+
+
+def far_pooled(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """The pull-push level at 1/:func:`far_scale` of the network input (N×8×H/s×W/s): a tile starting on a
+    multiple of the scale gives exactly the whole frame's cells over it, with no margin."""
+    return F.avg_pool2d(_pyramid(x, levels - 2)[-1], 2)
+
+
+def far_context(pooled: torch.Tensor, levels: int, spread: int) -> torch.Tensor:
+    """The far part of :func:`colour_prior` from a frame's :func:`far_pooled`: the coarsest level, spread
+    (:func:`_spread`), accumulated back to the pooled level's scale (N×8×H/s×W/s)."""
+    acc = _spread(F.avg_pool2d(pooled, 2), spread)
+    return pooled + _up2(0.5 * acc)
 
 
 def _spread(acc: torch.Tensor, steps: int) -> torch.Tensor:
@@ -194,12 +227,12 @@ class MatteNet(nn.Module):
             return alpha
         return self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence)
 
-    def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def estimate(self, x: torch.Tensor, far: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's alpha and, with propagation, the confidence in it as a data term: the prior's
         confidence times a learned factor (plus, with ``trust``, a learned confidence of its own: the
         product is ~0 wherever the prior's colours fit badly, however right the estimate); without
-        propagation, the prior's confidence as it is (nothing reads it)."""
-        prior, confidence = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread)
+        propagation, the prior's confidence as it is (nothing reads it). ``far``: see :func:`colour_prior`."""
+        prior, confidence = colour_prior(x, self.PRIOR_LEVELS, self.prior_spread, far)
         s1 = self.e1(F.pixel_unshuffle(x, 2))
         s2 = self.e2(s1)
         s3 = self.e3(s2)
@@ -220,15 +253,26 @@ class MatteNet(nn.Module):
         return alpha, confidence
 
     def forward(
-        self, x: torch.Tensor, coarse_in: torch.Tensor | None = None, coefficients_in: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        coarse_in: torch.Tensor | None = None,
+        coefficients_in: torch.Tensor | None = None,
+        far_pooled_in: torch.Tensor | None = None,
+        far_in: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Alpha with the known regions copied in. Given the two-level stages' inputs (with propagation
         only; see :meth:`.propagation.Propagation.forward`), ``(alpha, coarse, coarse_known,
-        coefficients)``, the alpha from ``coefficients_in``."""
+        coefficients)``, the alpha from ``coefficients_in``; given the far stage's inputs too
+        (``matte_sdk.contract.Levels``' ``far_scale``: the whole frame's stitched :func:`far_pooled`, and
+        this tile's crop of its :func:`far_context` with one cell more at every side), ``(..., far_pooled,
+        far)``, the coarse features from ``far_in``."""
         if coarse_in is None or coefficients_in is None or self.propagation is None:
             return known_override(self.raw(x).clamp(0.0, 1.0), x[:, 3:4])
-        alpha, confidence = self.estimate(x)
+        alpha, confidence = self.estimate(x, far_in)
         detail, *stages = self.propagation(rgb_of(x), x[:, 3:4], alpha, confidence, coarse_in, coefficients_in)
+        if far_pooled_in is not None:
+            levels = self.PRIOR_LEVELS
+            stages += [far_pooled(x, levels), far_context(far_pooled_in, levels, self.prior_spread)]
         return known_override(detail.clamp(0.0, 1.0), x[:, 3:4]), *stages
 
 
@@ -239,14 +283,15 @@ def known_override(alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
     return alpha * unknown + fg
 
 
-def receptive_radius(model: MatteNet) -> int:
+def receptive_radius(model: MatteNet, far: bool = False) -> int:
     """Theoretical receptive-field radius in input pixels (half-width beyond the centre pixel).
 
     The larger of two paths. Network: a k×k conv with dilation d at scale s adds (k-1)/2·d·s, each 2×
     bilinear upsampling one coarse pixel, pixel_unshuffle one pixel. Colour prior: the coarsest
     pull-push cell, one more per spreading step, plus one coarse pixel per bilinear upsampling, then 7 px
     of half-resolution layers (pooling, d1's conv, the coefficient conv, upsampling) on the way to the
-    output.
+    output. With ``far``, the prior's far part comes from the whole frame (:func:`far_context`), so it
+    reaches only through the upsamplings below it.
     """
     radius, scale = 1, 2  # pixel_unshuffle(2): a 1/2-scale pixel covers 2 input pixels
     for stage in (model.e1, model.e2, model.e3, model.e4):
@@ -258,8 +303,9 @@ def receptive_radius(model: MatteNet) -> int:
         scale //= 2
         radius += scale  # the 3×3 fuse conv at the finer scale
     levels = model.PRIOR_LEVELS
-    prior = (1 + model.prior_spread) * 2 ** (levels - 1) + sum(2**level for level in range(1, levels)) + 7
-    return max(radius + 1, prior)
+    top = levels - 1 if far else levels  # the upsamplings the tile computes: below the far level, or all
+    coarsest = 0 if far else (1 + model.prior_spread) * 2 ** (levels - 1)
+    return max(radius + 1, coarsest + sum(2**level for level in range(1, top)) + 7)
 
 
 def macs_per_pixel(model: nn.Module, size: tuple[int, int] = (256, 256)) -> float:

@@ -241,17 +241,17 @@ class OnnxRuntimeEngine(Engine):
 
             load_external_data_for_model(model, str(path.parent))  # the weights (read_spec left them out)
             alpha = described(spec.output("alpha"), "alpha output").name
-            stages = [(alpha,), (spec.levels.coarse,), (spec.levels.coarse_known,), (spec.levels.coefficients,)]
+            stages = [(alpha,), *((name,) for name in spec.levels.outputs)]
             graphs = {
                 stage: (_for_gpu(prune(model, stage)) if on_gpu else prune(model, stage).SerializeToString())
                 for stage in stages
             }
-        once = (spec.levels.coefficients,) if spec.levels else ()  # the global stage: once per frame
+        once = {(name,) for name in spec.levels.global_outputs} if spec.levels else set()  # once per frame
         try:
             sessions = {
                 key: ort.InferenceSession(
                     graph,
-                    sess_options=_options(threads, key != once),
+                    sess_options=_options(threads, key not in once),
                     providers=providers,
                 )
                 for key, graph in graphs.items()
